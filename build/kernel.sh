@@ -1,0 +1,103 @@
+#!/bin/bash
+# Build a guest kernel from Debian's linux-source tarball.
+# Usage: build/kernel.sh stock|patched
+#   stock:   the base exactly as Debian ships it
+#   patched: the base + the project's new files (mm/, fs/, net/, ...) +
+#            patches/series applied in order
+# Output: out/kernel/VARIANT/{bzImage,config,build.log}
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/build/BASE"
+variant=${1:?usage: build/kernel.sh stock|patched}
+case $variant in stock|patched) ;; *)
+	echo "kernel.sh: unknown variant '$variant' (stock or patched)" >&2
+	exit 2;;
+esac
+
+kdirs="arch block crypto drivers fs include init kernel lib mm net security Documentation"
+dest=$root/out/kernel/$variant
+tree=$dest/linux
+log=$dest/build.log
+mkdir -p "$dest"
+
+die() { echo "kernel.sh ($variant): $*" >&2; exit 1; }
+
+[ -r "$TARBALL" ] || die "$TARBALL is missing: install $DEBIAN_PACKAGE (build/deps.sh kernel)"
+
+# Everything the tree is made from; a change re-extracts it.
+inputs() {
+	cat "$root/build/BASE" "$root/build/guest.config"
+	ls -l --time-style=+%s "$TARBALL" | awk '{print $5, $6}'
+	if [ "$variant" = patched ]; then
+		(cd "$root" && for d in $kdirs patches; do
+			[ -d "$d" ] && find "$d" -type f | sort | xargs -r sha256sum
+		done) || true
+	fi
+}
+sig=$(inputs | sha256sum | cut -c1-16)
+
+if [ ! -f "$tree/.nfs-swap-inputs" ] || [ "$(cat "$tree/.nfs-swap-inputs")" != "$sig" ]; then
+	echo "kernel.sh ($variant): preparing the tree from $TARBALL"
+	rm -rf "$tree" "$dest/extract"
+	mkdir -p "$dest/extract"
+	tar -C "$dest/extract" -xJf "$TARBALL"
+	mv "$dest/extract"/linux-source-* "$tree"
+	rmdir "$dest/extract"
+	have=$(make -s -C "$tree" kernelversion)
+	if [ "$have" != "$KERNEL_VERSION" ]; then
+		echo "kernel.sh ($variant): WARNING: $TARBALL is Linux $have;" \
+		     "the series was made against $KERNEL_VERSION (build/BASE)" >&2
+	fi
+	if [ "$variant" = patched ]; then
+		for d in $kdirs; do
+			[ -d "$root/$d" ] && cp -r "$root/$d" "$tree/"
+		done
+		series=$root/patches/series
+		if [ -f "$series" ]; then
+			grep -v '^[[:space:]]*\(#\|$\)' "$series" | while read -r p; do
+				[ -f "$root/patches/$p" ] || die "patches/series names $p, which does not exist"
+				if ! patch -d "$tree" -p1 -s -N --fuzz=0 --no-backup-if-mismatch \
+				     --dry-run <"$root/patches/$p" >"$dest/patch.err" 2>&1; then
+					cat "$dest/patch.err" >&2
+					die "patches/$p does not apply to Linux $have (the series is made against $KERNEL_VERSION): rebase it"
+				fi
+				patch -d "$tree" -p1 -s -N --fuzz=0 --no-backup-if-mismatch <"$root/patches/$p"
+				echo "kernel.sh ($variant): applied $p"
+			done
+		fi
+	fi
+	echo "$sig" >"$tree/.nfs-swap-inputs"
+	rm -f "$tree/.config"
+fi
+
+export KBUILD_BUILD_TIMESTAMP="2026-01-01" KBUILD_BUILD_USER=nfs-swap KBUILD_BUILD_HOST=$variant
+export CCACHE_BASEDIR=$root/out/kernel CCACHE_NOHASHDIR=1
+cc=gcc
+command -v ccache >/dev/null && cc="ccache gcc"
+jobs=$(nproc)
+
+if [ ! -f "$tree/.config" ]; then
+	make -C "$tree" -s CC="$cc" tinyconfig >"$log" 2>&1 || die "make tinyconfig failed, see $log"
+	(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$root/build/guest.config") >>"$log" 2>&1 ||
+		die "merge_config.sh failed, see $log"
+	make -C "$tree" -s CC="$cc" olddefconfig >>"$log" 2>&1 || die "make olddefconfig failed, see $log"
+	# Every symbol the fragment asks for must have stuck.
+	grep -E '^CONFIG_[A-Z0-9_]+=' "$root/build/guest.config" | while IFS='=' read -r sym val; do
+		if [ "$val" = n ]; then
+			! grep -q "^$sym=[ym]" "$tree/.config" || die "$sym is set although build/guest.config says n"
+		else
+			grep -qx "$sym=$val" "$tree/.config" ||
+				die "$sym=$val from build/guest.config did not stick (missing dependency?)"
+		fi
+	done
+fi
+
+echo "kernel.sh ($variant): building bzImage (log: $log)"
+start=$(date +%s)
+if ! make -C "$tree" -j"$jobs" CC="$cc" bzImage >>"$log" 2>&1; then
+	grep -E 'error|Error' "$log" | tail -20 >&2
+	die "build failed, see $log"
+fi
+cp "$tree/arch/x86/boot/bzImage" "$dest/bzImage"
+cp "$tree/.config" "$dest/config"
+echo "kernel.sh ($variant): $dest/bzImage ($(make -s -C "$tree" kernelversion), $(( $(date +%s) - start )) s)"

@@ -1,0 +1,79 @@
+# Shell library for guest plans (sourced by /init before /plan).
+# Every report is one line starting "NST <KIND>" on the console; the host
+# (harness/run-guest) reads them.  A plan asserts with nst_check; the run
+# passes only if every check is ok and the plan reaches its end.
+
+NST_HOST=10.0.2.2
+
+nst_log() { echo "NST $*"; }
+
+nst_arg() {	# value of nst.NAME= on the kernel command line
+	sed -n "s/.*nst\.$1=\([^ ]*\).*/\1/p" /proc/cmdline
+}
+
+# nst_check DESCRIPTION COMMAND...: run COMMAND, report ok or FAIL.
+nst_check() {
+	desc=$1; shift
+	if "$@"; then
+		nst_log CHECK ok "$desc"
+	else
+		nst_log CHECK FAIL "$desc"
+		return 1
+	fi
+}
+
+nst_boot() {
+	want=$(nst_arg cpus)
+	have=$(grep -c ^processor /proc/cpuinfo)
+	mem=$(sed -n 's/MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+	nst_log BOOT cpus=$have want_cpus=$want mem_kb=$mem \
+		kernel=$(uname -r) min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)
+	nst_check "guest sees $want CPUs" [ "$have" = "$want" ]
+	ifconfig lo 127.0.0.1 up
+	ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
+}
+
+# nst_mount_nfs VERS DIR: mount the run's export (NST_EXPORT, set by the
+# host in the plan) with NFS version 3, 4.0, 4.1 or 4.2.
+nst_mount_nfs() {
+	vers=$1 dir=$2 export=${3:-$NST_EXPORT}
+	mkdir -p "$dir"
+	case $vers in
+	3) opts="vers=3,proto=tcp,nolock,addr=$NST_HOST,mountaddr=$NST_HOST,mountproto=tcp,mountport=$NST_MNT_PORT";;
+	# clientaddr=0.0.0.0: no NFSv4.0 callback channel, so the server never
+	# connects out to the guest's address.
+	4.*) opts="vers=$vers,addr=$NST_HOST,clientaddr=0.0.0.0";;
+	*) nst_log CHECK FAIL "unknown NFS version $vers"; return 1;;
+	esac
+	swaptool mount "$NST_HOST:$export" "$dir" nfs "$opts"
+}
+
+# nst_swaps: one line per active swap area: NST SWAPS file size_kb used_kb prio
+nst_swaps() {
+	tail -n +2 /proc/swaps | while read -r f type size used prio; do
+		nst_log SWAPS "$f" size_kb=$size used_kb=$used prio=$prio
+	done
+}
+
+# nst_swap_kb FILE size|used: from /proc/swaps, empty when not active
+nst_swap_kb() {
+	awk -v f="$1" -v col="$2" \
+	    '$1 == f { print (col == "size" ? $3 : $4) }' /proc/swaps
+}
+
+nst_vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+nst_sysctl() { echo "$2" >"/proc/sys/${1//.//}"; nst_log SYSCTL "$1=$2"; }
+
+# nst_expect_error ERRNO DESCRIPTION COMMAND...: the command must fail and
+# report that errno (swaptool prints it).
+nst_expect_error() {
+	want=$1 desc=$2; shift 2
+	out=$("$@") && rc=0 || rc=$?
+	echo "$out"
+	nst_check "$desc: fails with $want" \
+		[ $rc -ne 0 -a -n "$(echo "$out" | grep "errno=$want ")" ]
+}
+
+# nst_dmesg_has PATTERN: the kernel said it (for clear error messages)
+nst_dmesg_has() { dmesg | grep -q "$1"; }

@@ -1,0 +1,83 @@
+# Sourced by every test case (tests/nfs-swap/cases/*).  Gives a case:
+#   $RUN        its own directory for exports, logs and results
+#   make_swapfile PATH SIZE      preallocated file with a swap signature
+#   guest_run [run-guest options] <<'PLAN' ... PLAN
+#               boot a guest on $VARIANT's kernel running the plan; sets
+#               $guest_status (completed|lockup|deadline|died) and fills
+#               $RUN/guest.result
+#   guest_verdict                 0 when the guest finished its plan with
+#               every check ok, no kernel WARNING/BUG/Oops; else says why
+# and stops whatever servers the case started when it exits, however.
+# Exit status of a case: 0 pass, 1 fail, 2 the harness itself failed.
+set -eu
+NST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+NST_SUITE=$NST_TOP/tests/nfs-swap
+CASE=$(basename "$0")
+VARIANT=${VARIANT:-patched}
+KERNEL=${KERNEL:-$NST_TOP/out/kernel/$VARIANT/bzImage}
+INITRD=${INITRD:-$NST_TOP/out/guest/initramfs.cpio.gz}
+RUN=${NST_RUNS:-$NST_TOP/out/runs/manual}/$CASE
+guest_status=
+
+die() { echo "$CASE: harness error: $*" >&2; exit 2; }
+fail() { echo "$CASE: FAIL: $*"; exit 1; }
+
+. "$NST_SUITE/harness/server.sh"
+
+[ -f "$KERNEL" ] || die "no kernel at $KERNEL: run 'make kernel' first"
+[ -f "$INITRD" ] || die "no initramfs at $INITRD: run 'make initramfs' first"
+rm -rf "$RUN"
+mkdir -p "$RUN"
+trap 'servers_stop' EXIT
+trap 'exit 130' INT TERM
+
+make_swapfile() {	# make_swapfile PATH SIZE (fallocate's: 512M, 64K)
+	fallocate -l "$2" "$1" || die "cannot allocate $2 for $1"
+	mkswap "$1" >/dev/null || die "mkswap $1 failed"
+	chmod 600 "$1"
+}
+
+guest_run() {
+	local plan=$RUN/plan.sh rc=0
+	{
+		echo "# plan of $CASE, run by tests/nfs-swap/harness/case.sh"
+		echo "NST_EXPORT='${NST_EXPORT-}' NST_EXPORT_RO='${NST_EXPORT_RO-}'"
+		echo "NST_MNT_PORT=$NST_MNT_PORT NST_NBD_PORT=$NST_NBD_PORT"
+		cat
+	} >"$plan"
+	echo "$CASE: booting $VARIANT kernel, log: $RUN/guest.log"
+	"$NST_SUITE/harness/run-guest" --kernel "$KERNEL" --initrd "$INITRD" \
+		--plan "$plan" --log "$RUN/guest.log" --result "$RUN/guest.result" \
+		"$@" || rc=$?
+	[ -f "$RUN/guest.result" ] || die "run-guest failed (exit $rc) before writing a result"
+	guest_status=$(result status)
+}
+
+result() { sed -n "s/^$1=//p" "$RUN/guest.result" | head -1; }
+
+guest_verdict() {
+	local why=
+	case $guest_status in
+	completed) ;;
+	lockup) why="LOCKUP: no progress for the progress timeout (stacks in $RUN/guest.log)";;
+	deadline) why="DEADLINE: the run did not finish in time (stacks in $RUN/guest.log)";;
+	*) why="the guest died before finishing its plan (see $RUN/guest.log)";;
+	esac
+	if [ -z "$why" ] && [ "$(result end_rc)" != 0 ]; then
+		why="the plan stopped with rc=$(result end_rc)"
+	fi
+	if [ "$(result checks_failed)" != 0 ]; then
+		why="${why:+$why; }$(result checks_failed) failed checks: $(grep -a 'NST CHECK FAIL' "$RUN/guest.log" | sed 's/.*NST CHECK FAIL //' | tr '\n' ';')"
+	fi
+	if [ "$(result checks_ok)" = 0 ] && [ -z "$why" ]; then
+		why="the plan made no checks"
+	fi
+	if [ "$(result kernel_errors)" != 0 ]; then
+		why="${why:+$why; }kernel reported $(result kernel_errors) errors: $(result kernel_error)"
+	fi
+	sed -n 's/^workload=/workload: /p' "$RUN/guest.result"
+	echo "guest: status=$guest_status elapsed=$(result elapsed)s checks ok=$(result checks_ok) failed=$(result checks_failed)"
+	[ -z "$why" ] && return 0
+	echo "$CASE: FAIL: $why"
+	return 1
+}

@@ -1,0 +1,128 @@
+# Servers for one test run, on the host's loopback only (sourced).
+# nfs_server_start: rpcbind (unless one runs) + nfs-ganesha with the VFS
+#   FSAL exporting $RUN/export (read-write) and $RUN/export-ro (read-only),
+#   NFSv3 and v4 over TCP, with state, log and pid files in $RUN/ganesha.
+# nbd_server_start FILE: Debian's nbd-server exporting FILE as "swap".
+# servers_stop: ends what this run started, by pid, and waits until the
+#   processes are gone and the ports are free.
+# Ports are fixed (the guest reaches them at 10.0.2.2): NFS 2049,
+# MOUNT $NST_MNT_PORT, NBD $NST_NBD_PORT.
+
+NST_MNT_PORT=20048
+NST_NBD_PORT=10809
+started_pids=
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {	# wait_port PORT up|down SECONDS
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		if port_busy "$1"; then [ "$2" = up ] && return 0
+		else [ "$2" = down ] && return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+remember_pid() { started_pids="$1 $started_pids"; }
+
+nfs_server_start() {
+	local g=$RUN/ganesha pid
+	mkdir -p "$RUN/export" "$RUN/export-ro" "$g/recovery"
+	chmod 755 "$RUN/export" "$RUN/export-ro"
+	for p in 2049 $NST_MNT_PORT; do
+		wait_port $p down 20 || die "port $p on 127.0.0.1 is in use by another program: stop it (ss -ltnp 'sport = :$p')"
+	done
+	if ! rpcinfo -p 127.0.0.1 >/dev/null 2>&1; then
+		# plain rpcbind: "rpcbind -h 127.0.0.1" crashed here
+		mkdir -p /run/rpcbind
+		rpcbind -f -w >"$RUN/rpcbind.log" 2>&1 &
+		remember_pid $!
+		for i in $(seq 50); do rpcinfo -p 127.0.0.1 >/dev/null 2>&1 && break; sleep 0.1; done
+		rpcinfo -p 127.0.0.1 >/dev/null 2>&1 || die "rpcbind did not start (log: $RUN/rpcbind.log)"
+	fi
+	cat >"$g/ganesha.conf" <<CONF
+NFS_CORE_PARAM {
+	Bind_addr = 127.0.0.1;
+	NFS_Port = 2049;
+	MNT_Port = $NST_MNT_PORT;
+	Enable_NLM = false;
+	Enable_RQUOTA = false;
+	Protocols = 3, 4;
+}
+NFSV4 {
+	Graceless = true;
+	RecoveryBackend = fs;
+	RecoveryRoot = "$g/recovery";
+	Minor_Versions = 0, 1, 2;
+	Only_Numeric_Owners = true;
+	Delegations = false;
+}
+NFS_KRB5 { Active_krb5 = false; }
+EXPORT {
+	Export_Id = 1;
+	Path = "$RUN/export";
+	Pseudo = "$RUN/export";
+	Access_Type = RW;
+	Squash = No_Root_Squash;
+	Protocols = 3, 4;
+	Transports = TCP;
+	SecType = sys;
+	FSAL { Name = VFS; }
+}
+EXPORT {
+	Export_Id = 2;
+	Path = "$RUN/export-ro";
+	Pseudo = "$RUN/export-ro";
+	Access_Type = RO;
+	Squash = No_Root_Squash;
+	Protocols = 3, 4;
+	Transports = TCP;
+	SecType = sys;
+	FSAL { Name = VFS; }
+}
+CONF
+	ganesha.nfsd -F -f "$g/ganesha.conf" -L "$g/ganesha.log" -p "$g/ganesha.pid" \
+		-N NIV_EVENT >"$g/stdout.log" 2>&1 &
+	pid=$!
+	remember_pid $pid
+	if ! wait_port 2049 up 30 || ! kill -0 $pid 2>/dev/null; then
+		tail -20 "$g/ganesha.log" >&2
+		die "nfs-ganesha did not start (log: $g/ganesha.log)"
+	fi
+	NST_EXPORT=$RUN/export
+	NST_EXPORT_RO=$RUN/export-ro
+}
+
+nbd_server_start() {
+	local n=$RUN/nbd
+	mkdir -p "$n"
+	wait_port $NST_NBD_PORT down 20 || die "port $NST_NBD_PORT on 127.0.0.1 is in use by another program"
+	cat >"$n/config" <<CONF
+[generic]
+	listenaddr = 127.0.0.1
+	port = $NST_NBD_PORT
+	allowlist = false
+[swap]
+	exportname = $1
+CONF
+	nbd-server -C "$n/config" -d >"$n/nbd-server.log" 2>&1 &
+	remember_pid $!
+	wait_port $NST_NBD_PORT up 20 || die "nbd-server did not start (log: $n/nbd-server.log)"
+}
+
+servers_stop() {
+	local pid i
+	for pid in $started_pids; do
+		kill -TERM "$pid" 2>/dev/null || continue
+		for ((i = 0; i < 200; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	started_pids=
+	wait_port 2049 down 20 || echo "warning: port 2049 still in use after stopping the servers" >&2
+}

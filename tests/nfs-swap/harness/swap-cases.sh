@@ -1,0 +1,87 @@
+# Test bodies shared by several cases that differ only in transport or
+# NFS version (sourced after case.sh).  Each case file stays one line of
+# configuration plus a call.
+
+# The swap area a file of MB megabytes gives: all pages but the header.
+swap_kb() { echo $(( ($1 * 256 - 1) * 4 )); }
+
+# swapon over NFS version VERS, /proc/swaps shows the right size; a
+# workload is pushed out to the NFS swapfile, then swapoff runs while it
+# verifies its pages: every page must come back intact.
+case_swapoff_under_load() {
+	local vers=$1 mb=512
+	nfs_server_start
+	make_swapfile "$NST_EXPORT/swapfile" ${mb}M
+	guest_run --mem 256 --cpus 2 --deadline 1200 <<PLAN
+nst_mount_nfs $vers /mnt
+nst_check "swapon of a file on NFSv$vers" swaptool on /mnt/swapfile
+nst_swaps
+nst_check "/proc/swaps shows $(swap_kb $mb) kB" [ "\$(nst_swap_kb /mnt/swapfile size)" = $(swap_kb $mb) ]
+workload -p 4 -m 96 -n 3 -r /tmp/ready -g /tmp/go &
+held=\$!
+while [ ! -e /tmp/ready ]; do sleep 1; done
+nst_check "pressure workload (256 MB) completes intact" workload -p 8 -m 256 -n 1
+nst_swaps
+used=\$(nst_swap_kb /mnt/swapfile used)
+nst_check "pages are out on the NFS swapfile (\$used kB)" [ "\$used" -gt 16384 ]
+touch /tmp/go
+nst_check "swapoff while the workload runs" swaptool off /mnt/swapfile
+nst_check "the swap area is gone from /proc/swaps" [ -z "\$(nst_swap_kb /mnt/swapfile size)" ]
+wait \$held && rc=0 || rc=\$?
+nst_check "the held workload got every page back intact" [ \$rc = 0 ]
+PLAN
+	guest_verdict
+}
+
+# The workload of "Swap-over-NBD without deadlocking" (seed 000): 8
+# processes per CPU touching 4 x RAM, 3 passes, at default settings (no
+# sysctl touched), to completion with every page intact.
+# TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2 or nbd.  ORDER: linear|random.
+case_seed_workload() {
+	local transport=$1 order=${2:-linear} mem=${MEM:-256} cpus=${CPUS:-2}
+	local mb=$(( mem * 5 )) dev setup
+	case $transport in
+	nfs*)
+		nfs_server_start
+		make_swapfile "$NST_EXPORT/swapfile" ${mb}M
+		dev=/mnt/swapfile
+		setup="nst_mount_nfs ${transport#nfs} /mnt"
+		;;
+	nbd)
+		make_swapfile "$RUN/nbd-swap.img" ${mb}M
+		nbd_server_start "$RUN/nbd-swap.img"
+		dev=/dev/nbd0
+		setup="nbd-connect \$NST_HOST $NST_NBD_PORT swap /dev/nbd0"
+		;;
+	*) die "unknown transport $transport";;
+	esac
+	guest_run --mem "$mem" --cpus "$cpus" --deadline 1500 <<PLAN
+$setup
+nst_check "swapon $dev" swaptool on $dev
+nst_swaps
+nst_check "seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) intact" \
+	workload -x 4 -n 3 -a $order
+nst_swaps
+nst_check "swapoff $dev" swaptool off $dev
+PLAN
+	guest_verdict
+}
+
+# Bad input: swapon of the file NAME in the export must fail with ERRNO
+# and the kernel message MSG (when not empty), leave the file exactly as it was, and leave
+# no swap area behind.  The file is prepared by the caller.
+case_bad_swapon() {
+	local name=$1 errno=$2 msg=$3 export=${4:-$NST_EXPORT} before why=
+	before=$(sha256sum <"$export/$name")
+	[ -z "$msg" ] || why="nst_check \"the kernel says why: '$msg'\" nst_dmesg_has \"$msg\""
+	guest_run --mem 256 --cpus 2 --deadline 300 <<PLAN
+nst_mount_nfs 4.2 /mnt $export
+nst_expect_error $errno "swapon of $name" swaptool on /mnt/$name
+$why
+nst_check "no swap area is left behind" [ -z "\$(tail -n +2 /proc/swaps)" ]
+PLAN
+	guest_verdict || return 1
+	[ "$(sha256sum <"$export/$name")" = "$before" ] ||
+		fail "$name was changed by the failed swapon"
+	echo "$name: unchanged on the server"
+}
