@@ -16,32 +16,26 @@
 #include <sys/mount.h>
 #include <sys/swap.h>
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define ERRNO(e)	{ e, #e }
+static const struct {
+	int err;
+	const char *name;
+} errnames[] = {
+	ERRNO(EPERM), ERRNO(ENOENT), ERRNO(EIO), ERRNO(EBADF), ERRNO(ENOMEM),
+	ERRNO(EACCES), ERRNO(EBUSY), ERRNO(EEXIST), ERRNO(ENODEV),
+	ERRNO(ENOTDIR), ERRNO(EINVAL), ERRNO(ENFILE), ERRNO(ETXTBSY),
+	ERRNO(EFBIG), ERRNO(ENOSPC), ERRNO(EROFS), ERRNO(ENOTBLK),
+	ERRNO(ETIMEDOUT), ERRNO(ECONNREFUSED), ERRNO(EOPNOTSUPP),
+	ERRNO(EAGAIN), ERRNO(EREMOTEIO), ERRNO(ESTALE),
+};
+
 static const char *errname(int e)
 {
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EIO: return "EIO";
-	case EBADF: return "EBADF";
-	case ENOMEM: return "ENOMEM";
-	case EACCES: return "EACCES";
-	case EBUSY: return "EBUSY";
-	case EEXIST: return "EEXIST";
-	case ENODEV: return "ENODEV";
-	case ENOTDIR: return "ENOTDIR";
-	case EINVAL: return "EINVAL";
-	case ENFILE: return "ENFILE";
-	case ETXTBSY: return "ETXTBSY";
-	case EFBIG: return "EFBIG";
-	case ENOSPC: return "ENOSPC";
-	case EROFS: return "EROFS";
-	case ENOTBLK: return "ENOTBLK";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case EAGAIN: return "EAGAIN";
-	default: return "E?";
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(errnames); i++)
+		if (errnames[i].err == e)
+			return errnames[i].name;
+	return "E?";
 }
 
 static int report(const char *what, const char *target, int ret)

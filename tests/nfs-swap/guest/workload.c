@@ -142,8 +142,8 @@ static void report_corrupt(const uint64_t *p, unsigned int proc,
 	while (i < STAMPS - 1 && p[i * STRIDE] == stamp(proc, page, gen, i))
 		i++;
 	fprintf(stderr,
-		"workload: CORRUPT process %u page %lu generation %u: word %u is %016llx, want %016llx\n",
-		proc, page, gen, i, (unsigned long long)p[i * STRIDE],
+		"workload: CORRUPT process %u page %lu generation %u: "
+		"word %u is %016llx, want %016llx\n", proc, page, gen, i, (unsigned long long)p[i * STRIDE],
 		(unsigned long long)stamp(proc, page, gen, i));
 }
 
@@ -255,21 +255,38 @@ int main(int argc, char **argv)
 	nprocs = 8 * sysconf(_SC_NPROCESSORS_ONLN);
 	while ((opt = getopt(argc, argv, "p:m:x:n:a:i:r:g:C")) != -1) {
 		switch (opt) {
-		case 'p': nprocs = atoi(optarg); break;
-		case 'm': total_mb = strtoul(optarg, NULL, 10); break;
-		case 'x': ram_multiple = atof(optarg); break;
-		case 'n': npasses = atoi(optarg); break;
+		case 'p':
+			nprocs = atoi(optarg);
+			break;
+		case 'm':
+			total_mb = strtoul(optarg, NULL, 10);
+			break;
+		case 'x':
+			ram_multiple = atof(optarg);
+			break;
+		case 'n':
+			npasses = atoi(optarg);
+			break;
 		case 'a':
 			if (!strcmp(optarg, "random"))
 				random_order = 1;
 			else if (strcmp(optarg, "linear"))
 				usage();
 			break;
-		case 'i': interval = atoi(optarg); break;
-		case 'r': ready_file = optarg; break;
-		case 'g': go_file = optarg; break;
-		case 'C': inject = 1; break;
-		default: usage();
+		case 'i':
+			interval = atoi(optarg);
+			break;
+		case 'r':
+			ready_file = optarg;
+			break;
+		case 'g':
+			go_file = optarg;
+			break;
+		case 'C':
+			inject = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (nprocs < 1 || nprocs > MAXPROCS || npasses < 1 || interval < 1 ||
@@ -292,8 +309,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "workload: mlockall: %s (continuing)\n",
 			strerror(errno));
 
-	printf("NST WORKLOAD start procs=%d pages_per_proc=%lu total_mb=%lu passes=%d order=%s\n",
-	       nprocs, pages_per_proc, pages_per_proc * nprocs * PAGE >> 20,
+	printf("NST WORKLOAD start procs=%d pages_per_proc=%lu total_mb=%lu "
+	       "passes=%d order=%s\n", nprocs, pages_per_proc, pages_per_proc * nprocs * PAGE >> 20,
 	       npasses, random_order ? "random" : "linear");
 	in0 = vmstat("pswpin");
 	out0 = vmstat("pswpout");
@@ -344,8 +361,8 @@ int main(int argc, char **argv)
 		}
 		if (now() - last >= interval) {
 			last = now();
-			printf("NST PROGRESS t=%.1f pass=%d/%d done=%llu corrupt=%llu pswpin=%lu pswpout=%lu\n",
-			       last - t0, stamped ? pass : 0, npasses,
+			printf("NST PROGRESS t=%.1f pass=%d/%d done=%llu corrupt=%llu "
+			       "pswpin=%lu pswpout=%lu\n", last - t0, stamped ? pass : 0, npasses,
 			       (unsigned long long)done, (unsigned long long)corrupt,
 			       vmstat("pswpin") - in0, vmstat("pswpout") - out0);
 		}
@@ -353,7 +370,8 @@ int main(int argc, char **argv)
 	}
 
 	totals(&done, &verified, &corrupt, &pass, &stamped);
-	printf("NST WORKLOAD result=%s procs=%d pages=%lu passes=%d verified=%llu corrupt=%llu elapsed=%.1f pswpin=%lu pswpout=%lu\n",
+	printf("NST WORKLOAD result=%s procs=%d pages=%lu passes=%d "
+	       "verified=%llu corrupt=%llu elapsed=%.1f pswpin=%lu pswpout=%lu\n",
 	       failed ? "error" : corrupt ? "corrupt" : "ok", nprocs,
 	       pages_per_proc * nprocs, npasses,
 	       (unsigned long long)verified, (unsigned long long)corrupt,

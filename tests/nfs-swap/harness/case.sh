@@ -33,8 +33,8 @@ trap 'exit 130' INT TERM
 
 make_swapfile() {	# make_swapfile PATH SIZE (fallocate's: 512M, 64K)
 	fallocate -l "$2" "$1" || die "cannot allocate $2 for $1"
-	mkswap "$1" >/dev/null || die "mkswap $1 failed"
 	chmod 600 "$1"
+	mkswap "$1" >/dev/null || die "mkswap $1 failed"
 }
 
 guest_run() {

@@ -64,7 +64,18 @@ nst_check "seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) intact"
 nst_swaps
 nst_check "swapoff $dev" swaptool off $dev
 PLAN
-	guest_verdict
+	local rc=0 last
+	guest_verdict || rc=$?
+	last=$(grep -a 'NST \(PROGRESS\|WORKLOAD result\)' "$RUN/guest.log" | tail -1 | sed 's/.*NST //')
+	cat <<SUMMARY
+== $CASE on the $VARIANT kernel: $(grep -a -o 'NST BOOT.*' "$RUN/guest.log" | head -1 | sed 's/NST BOOT //')
+ran:      seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) over $transport, ${mem} MB guest, $cpus CPUs, default sysctls
+outcome:  $(case $guest_status in completed) [ $rc = 0 ] && echo completed || echo "completed with failures";; lockup) echo "LOCKUP (no progress for 120 s)";; *) echo "$guest_status";; esac)
+time:     $(result elapsed) s for the whole guest run
+last:     $last
+log:      $RUN/guest.log
+SUMMARY
+	return $rc
 }
 
 # Bad input: swapon of the file NAME in the export must fail with ERRNO
