@@ -12,7 +12,14 @@ NST_MNT_PORT=20048
 NST_NBD_PORT=10809
 started_pids=
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# port_busy PORT: something listens on TCP PORT (v4 or v6).  Read from
+# /proc, not by connecting: nbd-server -d serves exactly one connection.
+port_busy() {
+	local hex
+	hex=$(printf ':%04X ' "$1")
+	awk -v p="$hex" '$4 == "0A" && index($2 " ", p) { found = 1 } END { exit !found }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
 
 wait_port() {	# wait_port PORT up|down SECONDS
 	local i

@@ -13,6 +13,7 @@ case_swapoff_under_load() {
 	nfs_server_start
 	make_swapfile "$NST_EXPORT/swapfile" ${mb}M
 	guest_run --mem 256 --cpus 2 --deadline 1200 <<PLAN
+$RESERVE_WORKAROUND
 nst_mount_nfs $vers /mnt
 nst_check "swapon of a file on NFSv$vers" swaptool on /mnt/swapfile
 nst_swaps
@@ -35,11 +36,14 @@ PLAN
 
 # The workload of "Swap-over-NBD without deadlocking" (seed 000): 8
 # processes per CPU touching 4 x RAM, 3 passes, at default settings (no
-# sysctl touched), to completion with every page intact.
+# sysctl touched unless SYSCTLS says so), to completion with every page
+# intact.  MEM and CPUS give the guest's shape (256 MB, 2 CPUs).
 # TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2 or nbd.  ORDER: linear|random.
 case_seed_workload() {
 	local transport=$1 order=${2:-linear} mem=${MEM:-256} cpus=${CPUS:-2}
-	local mb=$(( mem * 5 )) dev setup
+	local mb=$(( mem * 5 )) dev setup sysctls= s
+	# SYSCTLS="vm.min_free_kbytes=16384 ...": hand tuning, for comparisons
+	for s in ${SYSCTLS:-}; do sysctls="$sysctls nst_sysctl ${s%%=*} ${s#*=};"; done
 	case $transport in
 	nfs*)
 		nfs_server_start
@@ -56,6 +60,7 @@ case_seed_workload() {
 	*) die "unknown transport $transport";;
 	esac
 	guest_run --mem "$mem" --cpus "$cpus" --deadline 1500 <<PLAN
+$sysctls
 $setup
 nst_check "swapon $dev" swaptool on $dev
 nst_swaps
@@ -69,7 +74,7 @@ PLAN
 	last=$(grep -a 'NST \(PROGRESS\|WORKLOAD result\)' "$RUN/guest.log" | tail -1 | sed 's/.*NST //')
 	cat <<SUMMARY
 == $CASE on the $VARIANT kernel: $(grep -a -o 'NST BOOT.*' "$RUN/guest.log" | head -1 | sed 's/NST BOOT //')
-ran:      seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) over $transport, ${mem} MB guest, $cpus CPUs, default sysctls
+ran:      seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) over $transport, ${mem} MB guest, $cpus CPUs, sysctls: ${SYSCTLS:-defaults}
 outcome:  $(case $guest_status in completed) [ $rc = 0 ] && echo completed || echo "completed with failures";; lockup) echo "LOCKUP (no progress for 120 s)";; *) echo "$guest_status";; esac)
 time:     $(result elapsed) s for the whole guest run
 last:     $last
