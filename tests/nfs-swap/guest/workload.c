@@ -8,7 +8,8 @@
  * is corrupt: the run fails with the count.
  *
  * Output, one line each, parsed by the host (tests/nfs-swap/harness):
- *   NST PROGRESS t=SECONDS pass=P/N done=PAGES corrupt=C pswpin=I pswpout=O
+ *   NST PROGRESS pid=PID t=SECONDS pass=P/N done=PAGES corrupt=C pswpin=I
+ *                pswpout=O
  *   NST WORKLOAD ready                         (with -r, after stamping)
  *   NST WORKLOAD result=ok|corrupt|error procs= pages= passes= verified=
  *                corrupt= elapsed= pswpin= pswpout=
@@ -361,8 +362,9 @@ int main(int argc, char **argv)
 		}
 		if (now() - last >= interval) {
 			last = now();
-			printf("NST PROGRESS t=%.1f pass=%d/%d done=%llu corrupt=%llu "
-			       "pswpin=%lu pswpout=%lu\n", last - t0, stamped ? pass : 0, npasses,
+			printf("NST PROGRESS pid=%d t=%.1f pass=%d/%d done=%llu "
+			       "corrupt=%llu pswpin=%lu pswpout=%lu\n",
+			       (int)getpid(), last - t0, stamped ? pass : 0, npasses,
 			       (unsigned long long)done, (unsigned long long)corrupt,
 			       vmstat("pswpin") - in0, vmstat("pswpout") - out0);
 		}

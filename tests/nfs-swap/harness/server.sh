@@ -34,6 +34,22 @@ wait_port() {	# wait_port PORT up|down SECONDS
 
 remember_pid() { started_pids="$1 $started_pids"; }
 
+ganesha_export() {	# ganesha_export ID PATH RW|RO: one EXPORT block
+	cat <<EXPORT
+EXPORT {
+	Export_Id = $1;
+	Path = "$2";
+	Pseudo = "$2";
+	Access_Type = $3;
+	Squash = No_Root_Squash;
+	Protocols = 3, 4;
+	Transports = TCP;
+	SecType = sys;
+	FSAL { Name = VFS; }
+}
+EXPORT
+}
+
 nfs_server_start() {
 	local g=$RUN/ganesha pid
 	mkdir -p "$RUN/export" "$RUN/export-ro" "$g/recovery"
@@ -67,28 +83,8 @@ NFSV4 {
 	Delegations = false;
 }
 NFS_KRB5 { Active_krb5 = false; }
-EXPORT {
-	Export_Id = 1;
-	Path = "$RUN/export";
-	Pseudo = "$RUN/export";
-	Access_Type = RW;
-	Squash = No_Root_Squash;
-	Protocols = 3, 4;
-	Transports = TCP;
-	SecType = sys;
-	FSAL { Name = VFS; }
-}
-EXPORT {
-	Export_Id = 2;
-	Path = "$RUN/export-ro";
-	Pseudo = "$RUN/export-ro";
-	Access_Type = RO;
-	Squash = No_Root_Squash;
-	Protocols = 3, 4;
-	Transports = TCP;
-	SecType = sys;
-	FSAL { Name = VFS; }
-}
+$(ganesha_export 1 "$RUN/export" RW)
+$(ganesha_export 2 "$RUN/export-ro" RO)
 CONF
 	ganesha.nfsd -F -f "$g/ganesha.conf" -L "$g/ganesha.log" -p "$g/ganesha.pid" \
 		-N NIV_EVENT >"$g/stdout.log" 2>&1 &
