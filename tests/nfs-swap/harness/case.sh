@@ -36,11 +36,14 @@ fail() { echo "$CASE: FAIL: $*"; exit 1; }
 [ -f "$INITRD" ] || die "no initramfs at $INITRD: run 'make initramfs' first"
 rm -rf "$RUN"
 mkdir -p "$RUN"
-trap 'servers_stop' EXIT
+swapfiles=
+# Logs are kept; the swap images (up to 1.3 GB each) are not.
+trap 'servers_stop; [ -z "$swapfiles" ] || rm -f $swapfiles' EXIT
 trap 'exit 130' INT TERM
 
 make_swapfile() {	# make_swapfile PATH SIZE (fallocate's: 512M, 64K)
 	fallocate -l "$2" "$1" || die "cannot allocate $2 for $1"
+	swapfiles="$swapfiles $1"
 	chmod 600 "$1"
 	mkswap "$1" >/dev/null || die "mkswap $1 failed"
 }
