@@ -1,16 +1,23 @@
 #!/bin/bash
 # Build a guest kernel from Debian's linux-source tarball.
-# Usage: build/kernel.sh stock|patched
-#   stock:   the base exactly as Debian ships it
-#   patched: the base + the project's new files (mm/, fs/, net/, ...) +
-#            patches/series applied in order
+# Usage: build/kernel.sh stock|patched|patched-N
+#   stock:     the base exactly as Debian ships it
+#   patched:   the base + the project's new files (mm/, fs/, net/, ...) +
+#              patches/series applied in order
+#   patched-N: the same with only the first N patches of the series, to
+#              show what one patch changes (tests/nfs-swap/compare -k)
 # Output: out/kernel/VARIANT/{bzImage,config,build.log}
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/build/BASE"
-variant=${1:?usage: build/kernel.sh stock|patched}
-case $variant in stock|patched) ;; *)
-	echo "kernel.sh: unknown variant '$variant' (stock or patched)" >&2
+variant=${1:?usage: build/kernel.sh stock|patched|patched-N}
+upto=
+case $variant in
+stock|patched) ;;
+patched-[0-9]|patched-[0-9][0-9]) upto=${variant#patched-};;
+*)
+	echo "kernel.sh: unknown variant '$variant' (stock, patched or patched-N," \
+	     "N the number of patches of patches/series to apply)" >&2
 	exit 2;;
 esac
 
@@ -28,7 +35,7 @@ die() { echo "kernel.sh ($variant): $*" >&2; exit 1; }
 inputs() {
 	cat "$root/build/BASE" "$root/build/guest.config"
 	ls -l --time-style=+%s "$TARBALL" | awk '{print $5, $6}'
-	if [ "$variant" = patched ]; then
+	if [ "$variant" != stock ]; then
 		(cd "$root" && for d in $kdirs patches; do
 			[ -d "$d" ] && find "$d" -type f | sort | xargs -r sha256sum
 		done) || true
@@ -48,13 +55,18 @@ if [ ! -f "$tree/.nfs-swap-inputs" ] || [ "$(cat "$tree/.nfs-swap-inputs")" != "
 		echo "kernel.sh ($variant): WARNING: $TARBALL is Linux $have;" \
 		     "the series was made against $KERNEL_VERSION (build/BASE)" >&2
 	fi
-	if [ "$variant" = patched ]; then
+	if [ "$variant" != stock ]; then
 		for d in $kdirs; do
 			[ -d "$root/$d" ] && cp -r "$root/$d" "$tree/"
 		done
 		series=$root/patches/series
 		if [ -f "$series" ]; then
-			grep -v '^[[:space:]]*\(#\|$\)' "$series" | while read -r p; do
+			n=$(grep -vc '^[[:space:]]*\(#\|$\)' "$series")
+			if [ -n "$upto" ] && [ "$upto" -gt "$n" ]; then
+				rm -rf "$tree"
+				die "patches/series has $n patches, not $upto"
+			fi
+			grep -v '^[[:space:]]*\(#\|$\)' "$series" | head -n "${upto:-$n}" | while read -r p; do
 				[ -f "$root/patches/$p" ] || die "patches/series names $p, which does not exist"
 				if ! patch -d "$tree" -p1 -s -N --fuzz=0 --no-backup-if-mismatch \
 				     --dry-run <"$root/patches/$p" >"$dest/patch.err" 2>&1; then

@@ -77,3 +77,24 @@ nst_expect_error() {
 
 # nst_dmesg_has PATTERN: the kernel said it (for clear error messages)
 nst_dmesg_has() { dmesg | grep -q "$1"; }
+
+# nst_reserve KEY: a value from /proc/reserve_info (patched kernels),
+# empty when the kernel has no such file or key
+nst_reserve() {
+	awk -v k="$1" '$1 == k { print $2 }' /proc/reserve_info 2>/dev/null
+}
+
+# nst_reserve_report: /proc/reserve_info on the console, one line
+nst_reserve_report() {
+	if [ -r /proc/reserve_info ]; then
+		nst_log RESERVE $(awk '{ printf "%s=%s ", $1, $2 }' /proc/reserve_info)
+	fi
+}
+
+# nst_wmark_min_kb: the min watermarks of the zones that have memory,
+# added up, in kB (x86 pages; an empty zone still shows a small minimum)
+nst_wmark_min_kb() {
+	awk '$1 == "min" { min = $2 }
+	     $1 == "managed" && $2 > 0 { s += min }
+	     END { print s * 4 }' /proc/zoneinfo
+}

@@ -64,9 +64,11 @@ $sysctls
 $setup
 nst_check "swapon $dev" swaptool on $dev
 nst_swaps
+nst_reserve_report
 nst_check "seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) intact" \
 	workload -x 4 -n 3 -a $order
 nst_swaps
+nst_reserve_report
 nst_check "swapoff $dev" swaptool off $dev
 PLAN
 	local rc=0 last
@@ -78,6 +80,7 @@ ran:      seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) over $tr
 outcome:  $(case $guest_status in completed) [ $rc = 0 ] && echo completed || echo "completed with failures";; lockup) echo "LOCKUP (no progress for 120 s)";; *) echo "$guest_status";; esac)
 time:     $(result elapsed) s for the whole guest run
 last:     $last
+reserve:  $(grep -a -o 'NST RESERVE.*' "$RUN/guest.log" | tail -1 | sed 's/NST RESERVE //')
 log:      $RUN/guest.log
 SUMMARY
 	return $rc
