@@ -117,6 +117,7 @@ CONF
 
 servers_stop() {
 	local pid i
+	[ -n "$started_pids" ] || return 0	# nothing of ours to stop
 	for pid in $started_pids; do
 		kill -TERM "$pid" 2>/dev/null || continue
 		for ((i = 0; i < 200; i++)); do

@@ -13,7 +13,6 @@ case_swapoff_under_load() {
 	nfs_server_start
 	make_swapfile "$NST_EXPORT/swapfile" ${mb}M
 	guest_run --mem 256 --cpus 2 --deadline 1200 <<PLAN
-$RESERVE_WORKAROUND
 nst_mount_nfs $vers /mnt
 nst_check "swapon of a file on NFSv$vers" swaptool on /mnt/swapfile
 nst_swaps
