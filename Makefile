@@ -4,7 +4,8 @@
 #   make test           the suite (tests/nfs-swap), TAP, on the patched kernel
 #   make kernel         build both guest kernels (stock and patched)
 #   make print-kernel [VARIANT=stock]   path of a bzImage
-#   make bench          benchmarks (issue 4: not built yet)
+#   make bench [BENCH=--quick]   benchmarks (bench/run: local, NBD, NFS and
+#                       the raw network limit); report in bench/results/
 # Everything is built under out/; Debian packages are installed on demand.
 
 VARIANT ?= patched
@@ -40,8 +41,9 @@ run: kernel initramfs
 test: kernel initramfs
 	tests/nfs-swap/run
 
-bench:
-	@echo "make bench: not built yet (issue 4)" >&2; exit 2
+bench: kernel initramfs
+	@build/deps.sh bench
+	bench/run $(BENCH)
 
 print-kernel:
 	@echo $(OUT)/kernel/$(VARIANT)/bzImage

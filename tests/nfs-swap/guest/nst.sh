@@ -98,3 +98,28 @@ nst_wmark_min_kb() {
 	     $1 == "managed" && $2 > 0 { s += min }
 	     END { print s * 4 }' /proc/zoneinfo
 }
+
+# nst_stats LABEL [DIR]: counters for benchmarks, one line: swap pages in
+# and out, major faults, direct-reclaim stalls, CPU time in USER_HZ ticks
+# (busy = user+nice+system+irq+softirq), and, for an NFS mount on DIR,
+# the READ and WRITE RPCs with their bytes and total RTT/execute ms
+# (/proc/self/mountstats: "OP: ops trans timeouts sent recv queue rtt exec").
+nst_stats() {
+	label=$1 dir=${2:-}
+	nfs=
+	if [ -n "$dir" ]; then
+		nfs=$(awk -v d="$dir" '
+			$1 == "device" { here = ($5 == d) }
+			here && ($1 == "READ:" || $1 == "WRITE:") {
+				op = tolower(substr($1, 1, length($1) - 1))
+				printf "nfs_%s_ops=%s nfs_%s_sent=%s nfs_%s_recv=%s nfs_%s_rtt_ms=%s nfs_%s_exec_ms=%s ",
+					op, $2, op, $5, op, $6, op, $8, op, $9
+			}' /proc/self/mountstats)
+	fi
+	nst_log STATS label=$label \
+		pswpin=$(nst_vmstat pswpin) pswpout=$(nst_vmstat pswpout) \
+		pgmajfault=$(nst_vmstat pgmajfault) \
+		allocstall=$(awk '$1 ~ /^allocstall/ { s += $2 } END { print s + 0 }' /proc/vmstat) \
+		$(awk '$1 == "cpu" { print "cpu_busy=" $2 + $3 + $4 + $7 + $8, "cpu_idle=" $5, "cpu_iowait=" $6 }' /proc/stat) \
+		$nfs
+}

@@ -13,6 +13,11 @@
  *   NST WORKLOAD ready                         (with -r, after stamping)
  *   NST WORKLOAD result=ok|corrupt|error procs= pages= passes= verified=
  *                corrupt= elapsed= pswpin= pswpout=
+ *   NST LATENCY majflt=F samples=S p50_us= p99_us= max_us=
+ * The latency line is of major faults: every LAT_EVERY-th page of a pass
+ * is read between two getrusage() calls, and when the major fault count
+ * moved, the time of that read goes into a histogram (LAT_SUB buckets per
+ * power of two, so a percentile is good to 1/LAT_SUB of an octave).
  * Exit: 0 all pages verified, 1 corrupt pages, 2 error (a process died,
  * bad arguments).
  */
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,6 +39,9 @@
 #define STAMPS		8		/* words stamped per page */
 #define STRIDE		(PAGE / sizeof(uint64_t) / STAMPS)
 #define MAXPROCS	1024
+#define LAT_EVERY	8		/* sample one page in this many */
+#define LAT_SUB		8		/* histogram buckets per octave */
+#define LAT_BUCKETS	(40 * LAT_SUB)	/* up to 2^40 ns */
 
 struct shared {
 	volatile int go;		/* hold mode: parent releases children */
@@ -44,6 +53,8 @@ struct shared {
 		volatile int pass;
 		volatile int stamped;
 	} proc[MAXPROCS];
+	uint64_t lat[LAT_BUCKETS];	/* major-fault read times, ns */
+	uint64_t lat_max;
 };
 
 static struct shared *sh;
@@ -117,6 +128,68 @@ static uint64_t stamp(unsigned int proc, unsigned long page, unsigned int gen,
 	x *= 0xc4ceb9fe1a85ec53ULL;
 	x ^= x >> 33;
 	return x | 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static long majflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_majflt;
+}
+
+/* Bucket of ns: octave o = log2(ns) and LAT_SUB steps within it. */
+static unsigned int lat_bucket(uint64_t ns)
+{
+	unsigned int o, b;
+
+	if (ns < LAT_SUB)
+		return ns;
+	o = 63 - __builtin_clzll(ns);
+	b = o * LAT_SUB + ((ns >> (o - 3)) & (LAT_SUB - 1));
+	return b < LAT_BUCKETS ? b : LAT_BUCKETS - 1;
+}
+
+/* The upper bound of bucket b, in ns (for percentiles). */
+static double lat_upper(unsigned int b)
+{
+	unsigned int o = b / LAT_SUB, sub = b % LAT_SUB;
+
+	if (b < LAT_SUB)
+		return b + 1;
+	return (double)(LAT_SUB + sub + 1) * (1ULL << o) / LAT_SUB;
+}
+
+static void lat_record(uint64_t ns)
+{
+	uint64_t max = __atomic_load_n(&sh->lat_max, __ATOMIC_RELAXED);
+
+	__atomic_fetch_add(&sh->lat[lat_bucket(ns)], 1, __ATOMIC_RELAXED);
+	while (ns > max &&
+	       !__atomic_compare_exchange_n(&sh->lat_max, &max, ns, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* The p-th percentile of the recorded times, in microseconds. */
+static double lat_percentile(double p, uint64_t samples)
+{
+	uint64_t want = samples * p / 100, seen = 0;
+
+	for (unsigned int b = 0; b < LAT_BUCKETS; b++) {
+		seen += sh->lat[b];
+		if (seen > want)
+			return lat_upper(b) / 1000;
+	}
+	return 0;
 }
 
 static void write_page(uint64_t *p, unsigned int proc, unsigned long page,
@@ -199,8 +272,20 @@ static void child(unsigned int me)
 		for (unsigned long k = 0; k < n; k++) {
 			unsigned long pg = order(k, n, mul);
 			uint64_t *p = (uint64_t *)(mem + pg * PAGE);
+			int ok;
 
-			if (check_page(p, me, pg, pass)) {
+			if (k % LAT_EVERY == 0) {
+				long f0 = majflt();
+				uint64_t t0 = now_ns();
+
+				ok = check_page(p, me, pg, pass);
+				t0 = now_ns() - t0;
+				if (majflt() != f0)
+					lat_record(t0);
+			} else {
+				ok = check_page(p, me, pg, pass);
+			}
+			if (ok) {
 				sh->proc[me].verified++;
 			} else {
 				sh->proc[me].corrupt++;
@@ -378,6 +463,19 @@ int main(int argc, char **argv)
 	       pages_per_proc * nprocs, npasses,
 	       (unsigned long long)verified, (unsigned long long)corrupt,
 	       now() - t0, vmstat("pswpin") - in0, vmstat("pswpout") - out0);
+	{
+		struct rusage ru;
+		uint64_t samples = 0;
+
+		getrusage(RUSAGE_CHILDREN, &ru);
+		for (int b = 0; b < LAT_BUCKETS; b++)
+			samples += sh->lat[b];
+		printf("NST LATENCY majflt=%ld samples=%llu p50_us=%.1f "
+		       "p99_us=%.1f max_us=%.1f\n", ru.ru_majflt,
+		       (unsigned long long)samples,
+		       lat_percentile(50, samples), lat_percentile(99, samples),
+		       sh->lat_max / 1000.0);
+	}
 	if (failed)
 		return 2;
 	if (corrupt || verified != pages_per_proc * nprocs * npasses)

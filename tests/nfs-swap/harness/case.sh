@@ -12,7 +12,7 @@
 set -eu
 NST_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 NST_SUITE=$NST_TOP/tests/nfs-swap
-CASE=$(basename "$0")
+CASE=${NST_CASE:-$(basename "$0")}	# bench/run names its runs
 VARIANT=${VARIANT:-patched}
 KERNEL=${KERNEL:-$NST_TOP/out/kernel/$VARIANT/bzImage}
 INITRD=${INITRD:-$NST_TOP/out/guest/initramfs.cpio.gz}

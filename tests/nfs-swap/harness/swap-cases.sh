@@ -2,6 +2,13 @@
 # NFS version (sourced after case.sh).  Each case file stays one line of
 # configuration plus a call.
 
+# SYSCTLS="vm.min_free_kbytes=16384 ...": hand tuning, for comparisons;
+# the plan lines that set them.
+plan_sysctls() {
+	local s
+	for s in ${SYSCTLS:-}; do echo "nst_sysctl ${s%%=*} ${s#*=}"; done
+}
+
 # The swap area a file of MB megabytes gives: all pages but the header.
 swap_kb() { echo $(( ($1 * 256 - 1) * 4 )); }
 
@@ -33,33 +40,47 @@ PLAN
 	guest_verdict
 }
 
-# The workload of "Swap-over-NBD without deadlocking" (seed 000): 8
-# processes per CPU touching 4 x RAM, 3 passes, at default settings (no
-# sysctl touched unless SYSCTLS says so), to completion with every page
-# intact.  MEM and CPUS give the guest's shape (256 MB, 2 CPUs).
-# TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2 or nbd.  ORDER: linear|random.
-case_seed_workload() {
-	local transport=$1 order=${2:-linear} mem=${MEM:-256} cpus=${CPUS:-2}
-	local mb=$(( mem * 5 )) dev setup sysctls= s
-	# SYSCTLS="vm.min_free_kbytes=16384 ...": hand tuning, for comparisons
-	for s in ${SYSCTLS:-}; do sysctls="$sysctls nst_sysctl ${s%%=*} ${s#*=};"; done
+# swap_target TRANSPORT MB: start the server of a swap target of MB
+# megabytes and set what a plan needs to use it: $dev (the swap device or
+# file in the guest), $setup (the plan line that makes it reachable),
+# $mountpoint (the NFS mount, or empty), $disk_opts (run-guest options).
+# TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2, nbd, or local (virtio-blk).
+swap_target() {
+	local transport=$1 mb=$2
+	mountpoint= disk_opts=
 	case $transport in
 	nfs*)
 		nfs_server_start
-		make_swapfile "$NST_EXPORT/swapfile" ${mb}M
-		dev=/mnt/swapfile
+		make_swapfile "$NST_EXPORT/swapfile" "${mb}M"
+		dev=/mnt/swapfile mountpoint=/mnt
 		setup="nst_mount_nfs ${transport#nfs} /mnt"
 		;;
 	nbd)
-		make_swapfile "$RUN/nbd-swap.img" ${mb}M
+		make_swapfile "$RUN/nbd-swap.img" "${mb}M"
 		nbd_server_start "$RUN/nbd-swap.img"
 		dev=/dev/nbd0
 		setup="nbd-connect \$NST_HOST $NST_NBD_PORT swap /dev/nbd0"
 		;;
-	*) die "unknown transport $transport";;
+	local)
+		make_swapfile "$RUN/local-swap.img" "${mb}M"
+		dev=/dev/vda setup=: disk_opts="--disk $RUN/local-swap.img"
+		;;
+	*) die "unknown transport $transport (nfs3 nfs4.0 nfs4.1 nfs4.2 nbd local)";;
 	esac
-	guest_run --mem "$mem" --cpus "$cpus" --deadline 1500 <<PLAN
-$sysctls
+}
+
+# The workload of "Swap-over-NBD without deadlocking" (seed 000): 8
+# processes per CPU touching 4 x RAM, 3 passes, at default settings (no
+# sysctl touched unless SYSCTLS says so), to completion with every page
+# intact.  MEM and CPUS give the guest's shape (256 MB, 2 CPUs).
+# TRANSPORT: see swap_target.  ORDER: linear|random.
+case_seed_workload() {
+	local transport=$1 order=${2:-linear} mem=${MEM:-256} cpus=${CPUS:-2}
+	local dev setup mountpoint disk_opts
+	swap_target "$transport" $(( mem * 5 ))
+	# shellcheck disable=SC2086
+	guest_run --mem "$mem" --cpus "$cpus" --deadline 1500 $disk_opts <<PLAN
+$(plan_sysctls)
 $setup
 nst_check "swapon $dev" swaptool on $dev
 nst_swaps
@@ -76,7 +97,7 @@ PLAN
 	cat <<SUMMARY
 == $CASE on the $VARIANT kernel: $(grep -a -o 'NST BOOT.*' "$RUN/guest.log" | head -1 | sed 's/NST BOOT //')
 ran:      seed workload (8 x CPUs processes, 4 x RAM, 3 passes, $order) over $transport, ${mem} MB guest, $cpus CPUs, sysctls: ${SYSCTLS:-defaults}
-outcome:  $(case $guest_status in completed) [ $rc = 0 ] && echo completed || echo "completed with failures";; lockup) echo "LOCKUP (no progress for 120 s)";; *) echo "$guest_status";; esac)
+outcome:  $(case $guest_status in completed) [ $rc = 0 ] && echo completed || echo "completed with failures";; lockup) echo "LOCKUP (no progress for the progress timeout)";; *) echo "$guest_status";; esac)
 time:     $(result elapsed) s for the whole guest run
 last:     $last
 reserve:  $(grep -a -o 'NST RESERVE.*' "$RUN/guest.log" | tail -1 | sed 's/NST RESERVE //')
