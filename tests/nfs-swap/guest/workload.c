@@ -58,7 +58,7 @@ struct shared {
 };
 
 static struct shared *sh;
-static int nprocs, npasses = 3, random_order, interval = 5, inject;
+static int nprocs, npasses = 3, random_order, interval = 5, inject, barrier;
 static unsigned long pages_per_proc;
 static const char *ready_file, *go_file;
 
@@ -322,9 +322,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: workload [-p procs] [-m total_MB | -x ram_multiple] [-n passes]\n"
 		"                [-a linear|random] [-i progress_seconds]\n"
-		"                [-r ready_file -g go_file] [-C]\n"
+		"                [-r ready_file -g go_file] [-b] [-C]\n"
 		"  defaults: 8 processes per CPU, 4 x RAM, 3 passes, linear, 5 s\n"
 		"  -r/-g: after stamping, create ready_file and wait for go_file\n"
+		"  -b: no process starts its passes before all have stamped (else an\n"
+		"      early process may finish before a late one has its memory)\n"
 		"  -C: corrupt one page on purpose (self-test of the checker)\n");
 	exit(2);
 }
@@ -339,7 +341,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	nprocs = 8 * sysconf(_SC_NPROCESSORS_ONLN);
-	while ((opt = getopt(argc, argv, "p:m:x:n:a:i:r:g:C")) != -1) {
+	while ((opt = getopt(argc, argv, "p:m:x:n:a:i:r:g:bC")) != -1) {
 		switch (opt) {
 		case 'p':
 			nprocs = atoi(optarg);
@@ -368,6 +370,9 @@ int main(int argc, char **argv)
 		case 'g':
 			go_file = optarg;
 			break;
+		case 'b':
+			barrier = 1;
+			break;
 		case 'C':
 			inject = 1;
 			break;
@@ -389,7 +394,7 @@ int main(int argc, char **argv)
 	if (sh == MAP_FAILED)
 		die("mmap shared: %s", strerror(errno));
 	memset(sh, 0, sizeof(*sh));
-	sh->go = !ready_file;
+	sh->go = !ready_file && !barrier;
 	/* The parent reports progress: keep it resident. */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE))
 		fprintf(stderr, "workload: mlockall: %s (continuing)\n",
@@ -432,6 +437,8 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			die("waitpid: %s", strerror(errno));
 		totals(&done, &verified, &corrupt, &pass, &stamped);
+		if (barrier && !ready_file && stamped)
+			sh->go = 1;
 		if (ready_file && stamped && !sh->go) {
 			FILE *f;
 
