@@ -437,9 +437,13 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			die("waitpid: %s", strerror(errno));
 		totals(&done, &verified, &corrupt, &pass, &stamped);
-		if (barrier && !ready_file && stamped)
+		if (stamped && !sh->go && !ready_file) {
+			/* -b: every page is stamped, none checked yet */
 			sh->go = 1;
-		if (ready_file && stamped && !sh->go) {
+			printf("NST WORKLOAD barrier done=%llu\n",
+			       (unsigned long long)done);
+		}
+		if (stamped && !sh->go && ready_file) {
 			FILE *f;
 
 			if (access(ready_file, F_OK)) {
