@@ -99,22 +99,29 @@ nst_wmark_min_kb() {
 	     END { print s * 4 }' /proc/zoneinfo
 }
 
+# nst_nfs_op DIR OP: the counters of NFS operation OP (read, write, ...)
+# on the mount on DIR, from /proc/self/mountstats ("OP: ops trans
+# timeouts sent recv queue rtt exec"): "ops sent recv rtt_ms exec_ms",
+# nothing if the mount has no such line.
+nst_nfs_op() {
+	awk -v d="$1" -v op="$2" '
+		$1 == "device" { here = ($5 == d) }
+		here && $1 == toupper(op) ":" { print $2, $5, $6, $8, $9 }' /proc/self/mountstats
+}
+
 # nst_stats LABEL [DIR]: counters for benchmarks, one line: swap pages in
 # and out, major faults, direct-reclaim stalls, CPU time in USER_HZ ticks
 # (busy = user+nice+system+irq+softirq), and, for an NFS mount on DIR,
-# the READ and WRITE RPCs with their bytes and total RTT/execute ms
-# (/proc/self/mountstats: "OP: ops trans timeouts sent recv queue rtt exec").
+# the READ and WRITE RPCs with their bytes and total RTT/execute ms.
 nst_stats() {
 	label=$1 dir=${2:-}
 	nfs=
 	if [ -n "$dir" ]; then
-		nfs=$(awk -v d="$dir" '
-			$1 == "device" { here = ($5 == d) }
-			here && ($1 == "READ:" || $1 == "WRITE:") {
-				op = tolower(substr($1, 1, length($1) - 1))
-				printf "nfs_%s_ops=%s nfs_%s_sent=%s nfs_%s_recv=%s nfs_%s_rtt_ms=%s nfs_%s_exec_ms=%s ",
-					op, $2, op, $5, op, $6, op, $8, op, $9
-			}' /proc/self/mountstats)
+		for op in read write; do
+			set -- $(nst_nfs_op "$dir" $op)
+			[ $# = 5 ] || continue
+			nfs="$nfs nfs_${op}_ops=$1 nfs_${op}_sent=$2 nfs_${op}_recv=$3 nfs_${op}_rtt_ms=$4 nfs_${op}_exec_ms=$5"
+		done
 	fi
 	nst_log STATS label=$label \
 		pswpin=$(nst_vmstat pswpin) pswpout=$(nst_vmstat pswpout) \
