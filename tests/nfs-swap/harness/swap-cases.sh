@@ -124,3 +124,33 @@ PLAN
 		fail "$name was changed by the failed swapon"
 	echo "$name: unchanged on the server"
 }
+
+# Request size of swap to NFSv4.2 at default settings: a linear workload
+# of twice the guest's RAM, 2 passes, verified; the swap traffic of OP
+# (read: pages swapped in per READ RPC, write: out per WRITE) must
+# average more than MIN_TENTHS / 10 pages per RPC.
+case_request_size() {
+	local op=$1 min_tenths=$2 counter OP=${1^^}
+	case $op in
+	read) counter=pswpin;;
+	write) counter=pswpout;;
+	*) fail "case_request_size: OP is read or write, not '$op'";;
+	esac
+	nfs_server_start
+	make_swapfile "$NST_EXPORT/swapfile" 1024M
+	guest_run --mem 256 --cpus 2 --deadline 900 <<PLAN
+rpcs() { nst_nfs_op /mnt $op | cut -d' ' -f1; }	# $OP RPCs so far
+nst_mount_nfs 4.2 /mnt
+nst_check "vm.page-cluster is the default, 3" [ "\$(cat /proc/sys/vm/page-cluster)" = 3 ]
+nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
+p0=\$(nst_vmstat $counter) r0=\$(rpcs)
+nst_check "linear workload (2 x RAM, 2 passes) intact" workload -x 2 -n 2
+pages=\$((\$(nst_vmstat $counter) - p0)) n=\$((\$(rpcs) - r0))
+echo "$counter: \$pages pages in \$n ${OP}s"
+nst_check "pages went through the NFS swapfile (\$pages)" [ "\$pages" -gt 10000 ]
+nst_check "more than $((min_tenths / 10)).$((min_tenths % 10)) pages per $OP (\$pages pages / \$n ${OP}s)" \\
+	[ \$((10 * pages)) -gt \$(($min_tenths * n)) ]
+nst_check "swapoff /mnt/swapfile" swaptool off /mnt/swapfile
+PLAN
+	guest_verdict
+}
