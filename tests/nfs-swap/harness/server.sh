@@ -2,6 +2,7 @@
 # nfs_server_start: rpcbind (unless one runs) + nfs-ganesha with the VFS
 #   FSAL exporting $RUN/export (read-write) and $RUN/export-ro (read-only),
 #   NFSv3 and v4 over TCP, with state, log and pid files in $RUN/ganesha.
+# nfs_server_restart DOWN: kill it and start it again DOWN seconds later.
 # nbd_server_start FILE: Debian's nbd-server exporting FILE as "swap".
 # servers_stop: ends what this run started, by pid, and waits until the
 #   processes are gone and the ports are free.
@@ -51,7 +52,7 @@ EXPORT
 }
 
 nfs_server_start() {
-	local g=$RUN/ganesha pid
+	local g=$RUN/ganesha
 	mkdir -p "$RUN/export" "$RUN/export-ro" "$g/recovery"
 	chmod 755 "$RUN/export" "$RUN/export-ro"
 	for p in 2049 $NST_MNT_PORT; do
@@ -86,16 +87,36 @@ NFS_KRB5 { Active_krb5 = false; }
 $(ganesha_export 1 "$RUN/export" RW)
 $(ganesha_export 2 "$RUN/export-ro" RO)
 CONF
+	ganesha_launch
+	NST_EXPORT=$RUN/export
+	NST_EXPORT_RO=$RUN/export-ro
+}
+
+ganesha_launch() {	# nfs-ganesha on $RUN/ganesha/ganesha.conf
+	local g=$RUN/ganesha
 	ganesha.nfsd -F -f "$g/ganesha.conf" -L "$g/ganesha.log" -p "$g/ganesha.pid" \
-		-N NIV_EVENT >"$g/stdout.log" 2>&1 &
-	pid=$!
-	remember_pid $pid
-	if ! wait_port 2049 up 30 || ! kill -0 $pid 2>/dev/null; then
+		-N NIV_EVENT >>"$g/stdout.log" 2>&1 &
+	NST_GANESHA_PID=$!
+	remember_pid $NST_GANESHA_PID
+	if ! wait_port 2049 up 30 || ! kill -0 $NST_GANESHA_PID 2>/dev/null; then
 		tail -20 "$g/ganesha.log" >&2
 		die "nfs-ganesha did not start (log: $g/ganesha.log)"
 	fi
-	NST_EXPORT=$RUN/export
-	NST_EXPORT_RO=$RUN/export-ro
+}
+
+# nfs_server_restart DOWN: kill nfs-ganesha as a crash would (SIGKILL:
+# connections reset, nothing written on the way out), keep it down DOWN
+# seconds, and start it again on the same exports and recovery directory.
+# Call it from the shell that started the server.
+nfs_server_restart() {
+	kill -KILL "$NST_GANESHA_PID" 2>/dev/null ||
+		die "nfs-ganesha (pid $NST_GANESHA_PID) is not running: nothing to restart"
+	wait "$NST_GANESHA_PID" 2>/dev/null || true
+	wait_port 2049 down 20 || die "port 2049 is still in use after nfs-ganesha was killed"
+	echo "$CASE: nfs-ganesha killed; down for $1 s"
+	sleep "$1"
+	ganesha_launch
+	echo "$CASE: nfs-ganesha started again (pid $NST_GANESHA_PID)"
 }
 
 nbd_server_start() {

@@ -40,6 +40,64 @@ PLAN
 	guest_verdict
 }
 
+# The NFS server restarts while the guest swaps to it over NFS version
+# VERS: once 15000 pages are out, nfs-ganesha is killed (as a crash would)
+# and comes back 10 s later.  The workload must get every page back, the
+# client must reconnect and swap both ways afterwards, and the kernel's
+# reserve must count the new socket as it counted the old one (patched
+# kernels; the stock one has no /proc/reserve_info).  The guest asks for
+# the restart on its console; the host answers through the export.
+case_server_restart() {
+	local vers=$1 down=10 gpid
+	nfs_server_start
+	make_swapfile "$NST_EXPORT/swapfile" 1024M
+	echo 0 >"$NST_EXPORT/restarts"
+	guest_run --mem 256 --cpus 2 --deadline 900 <<PLAN &
+nst_mount_nfs $vers /mnt
+nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
+nst_reserve_report
+users0=\$(nst_reserve net.users) total0=\$(nst_reserve total_kb) c0=\$(nst_nfs_connects /mnt)
+workload -x 2 -n 4 &
+w=\$!
+while [ \$(nst_vmstat pswpout) -lt 15000 ] && kill -0 \$w 2>/dev/null; do sleep 1; done
+nst_log RESTART-SERVER pswpout=\$(nst_vmstat pswpout) connects=\$c0
+i=0
+while [ "\$(cat /mnt/restarts)" != 1 ] && [ \$i -lt 300 ]; do sleep 1; i=\$((i + 1)); done
+nst_check "the host restarted the NFS server" [ "\$(cat /mnt/restarts)" = 1 ]
+out1=\$(nst_vmstat pswpout) in1=\$(nst_vmstat pswpin)
+nst_log RESTARTED pswpout=\$out1 pswpin=\$in1 connects=\$(nst_nfs_connects /mnt)
+wait \$w && rc=0 || rc=\$?
+nst_check "the workload (2 x RAM, 4 passes) got every page back intact across the restart" [ \$rc = 0 ]
+c1=\$(nst_nfs_connects /mnt)
+nst_check "the client reconnected (\$c0 -> \$c1 connects)" [ "\$c1" -gt "\$c0" ]
+nst_check "it swapped out after the restart (\$((\$(nst_vmstat pswpout) - out1)) pages)" \\
+	[ \$(nst_vmstat pswpout) -gt \$((out1 + 10000)) ]
+nst_check "and in (\$((\$(nst_vmstat pswpin) - in1)) pages)" [ \$(nst_vmstat pswpin) -gt \$((in1 + 10000)) ]
+if [ -n "\$users0" ]; then
+	nst_reserve_report
+	nst_check "the reserve counts one memalloc socket as before (net.users \$users0 -> \$(nst_reserve net.users))" \\
+		[ "\$(nst_reserve net.users)" = "\$users0" ]
+	nst_check "the reserve is the size it was (\$total0 -> \$(nst_reserve total_kb) kB)" \\
+		[ "\$(nst_reserve total_kb)" = "\$total0" ]
+fi
+nst_check "swapoff /mnt/swapfile" swaptool off /mnt/swapfile
+PLAN
+	gpid=$!
+	# the guest runs in the background: this shell owns the server
+	while kill -0 $gpid 2>/dev/null; do
+		if grep -aq "NST RESTART-SERVER" "$RUN/guest.log" 2>/dev/null; then
+			nfs_server_restart $down
+			echo 1 >"$NST_EXPORT/restarts"
+			break
+		fi
+		sleep 1
+	done
+	wait $gpid || true
+	[ -f "$RUN/guest.result" ] || die "run-guest failed before writing a result"
+	guest_status=$(result status)
+	guest_verdict
+}
+
 # swap_target TRANSPORT MB: start the server of a swap target of MB
 # megabytes and set what a plan needs to use it: $dev (the swap device or
 # file in the guest), $setup (the plan line that makes it reachable),
