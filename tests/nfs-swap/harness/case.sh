@@ -43,8 +43,13 @@ fail() { echo "$CASE: FAIL: $*"; exit 1; }
 rm -rf "$RUN"
 mkdir -p "$RUN"
 swapfiles=
+# A case that runs its guest in the background (guest_run ... &) to act
+# on the host meanwhile puts the job's pid here: a case that stops early
+# stops that guest too, so that no guest outlives its case.
+guest_bg=
 # Logs are kept; the swap images (up to 1.3 GB each) are not.
-trap 'servers_stop; [ -z "$swapfiles" ] || rm -f $swapfiles' EXIT
+trap '[ -z "$guest_bg" ] || pkill -TERM -P "$guest_bg"
+	servers_stop; [ -z "$swapfiles" ] || rm -f $swapfiles' EXIT
 trap 'exit 130' INT TERM
 
 make_swapfile() {	# make_swapfile PATH SIZE (fallocate's: 512M, 64K)
