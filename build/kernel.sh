@@ -6,7 +6,7 @@
 #              patches/series applied in order
 #   patched-N: the same with only the first N patches of the series, to
 #              show what one patch changes (tests/nfs-swap/compare -k)
-# Output: out/kernel/VARIANT/{bzImage,config,build.log}
+# Output: out/kernel/VARIANT/{bzImage,config,build.log,made-of}
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/build/BASE"
@@ -28,6 +28,24 @@ log=$dest/build.log
 mkdir -p "$dest"
 
 die() { echo "kernel.sh ($variant): $*" >&2; exit 1; }
+
+series=$root/patches/series
+series_patches() { grep -v '^[[:space:]]*\(#\|$\)' "$series"; }	# in order
+
+# made_of: what the variant is made of, one line, for the outputs that
+# name a kernel (tests/nfs-swap/compare and tally): "patched" means
+# different series on different days.
+made_of() {
+	local last
+	if [ "$variant" = stock ]; then
+		echo "$(dpkg-query -W -f '${Package} ${Version}' "$DEBIAN_PACKAGE"), no patches"
+	elif [ ! -f "$series" ]; then
+		echo "the base + the new files, no patches"
+	else
+		last=$(series_patches | head -n "${upto:-999}" | tail -n 1)
+		echo "the base + patches 0001-${last%%-*} (last: $last)"
+	fi
+}
 
 [ -r "$TARBALL" ] || die "$TARBALL is missing: install $DEBIAN_PACKAGE (build/deps.sh kernel)"
 
@@ -59,14 +77,13 @@ if [ ! -f "$tree/.nfs-swap-inputs" ] || [ "$(cat "$tree/.nfs-swap-inputs")" != "
 		for d in $kdirs; do
 			[ -d "$root/$d" ] && cp -r "$root/$d" "$tree/"
 		done
-		series=$root/patches/series
 		if [ -f "$series" ]; then
-			n=$(grep -vc '^[[:space:]]*\(#\|$\)' "$series")
+			n=$(series_patches | wc -l)
 			if [ -n "$upto" ] && [ "$upto" -gt "$n" ]; then
 				rm -rf "$tree"
 				die "patches/series has $n patches, not $upto"
 			fi
-			grep -v '^[[:space:]]*\(#\|$\)' "$series" | head -n "${upto:-$n}" | while read -r p; do
+			series_patches | head -n "${upto:-$n}" | while read -r p; do
 				[ -f "$root/patches/$p" ] || die "patches/series names $p, which does not exist"
 				if ! patch -d "$tree" -p1 -s -N --fuzz=0 --no-backup-if-mismatch \
 				     --dry-run <"$root/patches/$p" >"$dest/patch.err" 2>&1; then
@@ -112,4 +129,5 @@ if ! make -C "$tree" -j"$jobs" CC="$cc" bzImage >>"$log" 2>&1; then
 fi
 cp "$tree/arch/x86/boot/bzImage" "$dest/bzImage"
 cp "$tree/.config" "$dest/config"
+made_of >"$dest/made-of"
 echo "kernel.sh ($variant): $dest/bzImage ($(make -s -C "$tree" kernelversion), $(( $(date +%s) - start )) s)"

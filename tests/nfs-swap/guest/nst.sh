@@ -100,23 +100,28 @@ nst_wmark_min_kb() {
 	     END { print s * 4 }' /proc/zoneinfo
 }
 
-# nst_nfs_op DIR OP: the counters of NFS operation OP (read, write, ...)
-# on the mount on DIR, from /proc/self/mountstats ("OP: ops trans
-# timeouts sent recv queue rtt exec"): "ops sent recv rtt_ms exec_ms",
-# nothing if the mount has no such line.
-nst_nfs_op() {
-	awk -v d="$1" -v op="$2" '
+# nst_mountstats DIR KEY: the fields after KEY ("xprt:", "WRITE:", ...;
+# any case) on the first line that starts with it in the section of
+# /proc/self/mountstats for the mount on DIR; nothing if there is none.
+nst_mountstats() {
+	awk -v d="$1" -v key="$2" '
 		$1 == "device" { here = ($5 == d) }
-		here && $1 == toupper(op) ":" { print $2, $5, $6, $8, $9 }' /proc/self/mountstats
+		here && toupper($1) == toupper(key) { $1 = ""; print substr($0, 2); exit }' /proc/self/mountstats
+}
+
+# nst_nfs_op DIR OP: the counters of NFS operation OP (read, write, ...)
+# on the mount on DIR ("OP: ops trans timeouts sent recv queue rtt
+# exec"): "ops sent recv rtt_ms exec_ms", nothing if there is no such line.
+nst_nfs_op() {
+	set -- $(nst_mountstats "$1" "$2:")
+	[ $# -lt 8 ] || echo "$1 $4 $5 $7 $8"
 }
 
 # nst_nfs_connects DIR: how many times the transport of the NFS mount on
-# DIR has connected to the server (mountstats "xprt: tcp port binds
-# connects ...")
+# DIR has connected to the server ("xprt: tcp port binds connects ...")
 nst_nfs_connects() {
-	awk -v d="$1" '
-		$1 == "device" { here = ($5 == d) }
-		here && $1 == "xprt:" { print $5; exit }' /proc/self/mountstats
+	set -- $(nst_mountstats "$1" xprt:)
+	echo "${4:-}"
 }
 
 # nst_stats LABEL [DIR]: counters for benchmarks, one line: swap pages in

@@ -4,7 +4,8 @@
 #   guest_run [run-guest options] <<'PLAN' ... PLAN
 #               boot a guest on $VARIANT's kernel running the plan; sets
 #               $guest_status (completed|lockup|deadline|died) and fills
-#               $RUN/guest.result
+#               $RUN/guest.result (guest_boot ... & + guest_collect RC:
+#               the same with the guest in the background)
 #   guest_verdict                 0 when the guest finished its plan with
 #               every check ok, no kernel WARNING/BUG/Oops; else says why
 # and stops whatever servers the case started when it exits, however.
@@ -59,8 +60,12 @@ make_swapfile() {	# make_swapfile PATH SIZE (fallocate's: 512M, 64K)
 	mkswap "$1" >/dev/null || die "mkswap $1 failed"
 }
 
-guest_run() {
-	local plan=$RUN/plan.sh rc=0
+# guest_boot [run-guest options] <<PLAN: boot a guest on the plan and
+# wait for it; its exit code is run-guest's.  guest_run is this plus
+# guest_collect; a case that acts on the host meanwhile runs guest_boot in
+# the background and calls guest_collect with its exit code.
+guest_boot() {
+	local plan=$RUN/plan.sh
 	{
 		echo "# plan of $CASE, run by tests/nfs-swap/harness/case.sh"
 		echo "NST_EXPORT='${NST_EXPORT-}' NST_EXPORT_RO='${NST_EXPORT_RO-}'"
@@ -70,9 +75,18 @@ guest_run() {
 	echo "$CASE: booting $VARIANT kernel, log: $RUN/guest.log"
 	"$NST_SUITE/harness/run-guest" --kernel "$KERNEL" --initrd "$INITRD" \
 		--plan "$plan" --log "$RUN/guest.log" --result "$RUN/guest.result" \
-		"$@" || rc=$?
-	[ -f "$RUN/guest.result" ] || die "run-guest failed (exit $rc) before writing a result"
+		"$@"
+}
+
+guest_collect() {	# guest_collect RC: RC is guest_boot's exit code
+	[ -f "$RUN/guest.result" ] || die "run-guest failed (exit $1) before writing a result"
 	guest_status=$(result status)
+}
+
+guest_run() {
+	local rc=0
+	guest_boot "$@" || rc=$?
+	guest_collect $rc
 }
 
 result() { sed -n "s/^$1=//p" "$RUN/guest.result" | head -1; }

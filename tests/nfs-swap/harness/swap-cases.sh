@@ -48,11 +48,11 @@ PLAN
 # kernels; the stock one has no /proc/reserve_info).  The guest asks for
 # the restart on its console; the host answers through the export.
 case_server_restart() {
-	local vers=$1 down=10 gpid
+	local vers=$1 down=10 gpid rc
 	nfs_server_start
 	make_swapfile "$NST_EXPORT/swapfile" 1024M
 	echo 0 >"$NST_EXPORT/restarts"
-	guest_run --mem 256 --cpus 2 --deadline 900 <<PLAN &
+	guest_boot --mem 256 --cpus 2 --deadline 900 <<PLAN &
 nst_mount_nfs $vers /mnt
 nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
 nst_reserve_report
@@ -93,10 +93,9 @@ PLAN
 		fi
 		sleep 1
 	done
-	wait $gpid || true
+	wait $gpid && rc=0 || rc=$?
 	guest_bg=
-	[ -f "$RUN/guest.result" ] || die "run-guest failed before writing a result"
-	guest_status=$(result status)
+	guest_collect $rc
 	guest_verdict
 }
 
