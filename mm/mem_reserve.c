@@ -19,6 +19,14 @@
  * min_free_kbytes when the watermarks are computed.  Allocations that
  * find a zone below its min watermark are charged to the context that
  * made them.  /proc/reserve_info shows both, one "key value" per line.
+ *
+ * How deep a zone is below its min watermark is measured as the
+ * allocator's watermark check sees it, on the free lists
+ * (NR_FREE_PAGES).  Pages on the per-CPU lists are not on them, yet once
+ * the zone is below the watermark only allocations allowed into the
+ * reserve can take them: they are reserve not yet used.  Both depths are
+ * kept, "peak" and "peak_less_pcp", so a deep peak can be told from a
+ * per-CPU refill.
  */
 #include <linux/atomic.h>
 #include <linux/init.h>
@@ -81,6 +89,7 @@ static unsigned int mem_reserve_active[NR_MEM_RESERVE_USERS];
 static unsigned long mem_reserve_total;
 static atomic_long_t mem_reserve_charged[NR_MEM_RESERVE_CTX];
 static unsigned long mem_reserve_peak;
+static unsigned long mem_reserve_peak_less_pcp;
 
 static unsigned long mem_reserve_user_pages(enum mem_reserve_user user)
 {
@@ -144,6 +153,17 @@ static long zone_reserve_depth(struct zone *zone)
 	       (long)zone_page_state(zone, NR_FREE_PAGES);
 }
 
+/* Pages on @zone's per-CPU lists, which NR_FREE_PAGES does not count. */
+static long zone_pcp_pages(struct zone *zone)
+{
+	long pages = 0;
+	int cpu;
+
+	for_each_online_cpu(cpu)
+		pages += READ_ONCE(per_cpu_ptr(zone->per_cpu_pageset, cpu)->count);
+	return pages;
+}
+
 /*
  * Called by the page allocator for an allocation that was allowed below
  * the min watermark, after it took its pages from @zone.
@@ -167,11 +187,14 @@ void mem_reserve_charge(struct zone *zone, unsigned int order, gfp_t gfp_mask)
 	/* racy, and may miss a concurrent larger depth: good enough for a peak */
 	if (depth > READ_ONCE(mem_reserve_peak))
 		WRITE_ONCE(mem_reserve_peak, depth);
+	depth -= zone_pcp_pages(zone);
+	if (depth > 0 && depth > READ_ONCE(mem_reserve_peak_less_pcp))
+		WRITE_ONCE(mem_reserve_peak_less_pcp, depth);
 }
 
 static int reserve_info_show(struct seq_file *m, void *v)
 {
-	unsigned long used = 0;
+	unsigned long used = 0, pcp = 0;
 	struct zone *zone;
 	int i;
 
@@ -187,10 +210,15 @@ static int reserve_info_show(struct seq_file *m, void *v)
 	}
 	mutex_unlock(&mem_reserve_mutex);
 
-	for_each_populated_zone(zone)
+	for_each_populated_zone(zone) {
 		used += max(zone_reserve_depth(zone), 0L);
+		pcp += zone_pcp_pages(zone);
+	}
 	seq_printf(m, "used_kb %lu\n", K(used));
 	seq_printf(m, "peak_kb %lu\n", K(READ_ONCE(mem_reserve_peak)));
+	seq_printf(m, "peak_less_pcp_kb %lu\n",
+		   K(READ_ONCE(mem_reserve_peak_less_pcp)));
+	seq_printf(m, "pcp_kb %lu\n", K(pcp));
 	for (i = 0; i < NR_MEM_RESERVE_CTX; i++)
 		seq_printf(m, "charged.%s_kb %lu\n", mem_reserve_ctx_names[i],
 			   K((unsigned long)atomic_long_read(&mem_reserve_charged[i])));
