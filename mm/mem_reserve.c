@@ -16,9 +16,11 @@
  * A user takes its share while it is active (mem_reserve_get() when a
  * socket becomes SOCK_MEMALLOC, when a SWP_FS_OPS swapfile is activated)
  * and returns it when it stops (mem_reserve_put()).  The sum is added to
- * min_free_kbytes when the watermarks are computed.  Allocations that
- * find a zone below its min watermark are charged to the context that
- * made them.  /proc/reserve_info shows both, one "key value" per line.
+ * min_free_kbytes when the watermarks are computed.  A user may report
+ * what it has in use of what its share is sized from (mem_reserve_use()).
+ * Allocations that find a zone below its min watermark are charged to
+ * the context that made them.  /proc/reserve_info shows it all, one
+ * "key value" per line.
  *
  * How deep a zone is below its min watermark is measured as the
  * allocator's watermark check sees it, on the free lists
@@ -47,6 +49,7 @@ struct mem_reserve_def {
 	const char *name;
 	unsigned long first;	/* pages while at least one is active */
 	unsigned long each;	/* pages for every active one */
+	bool reports_use;	/* calls mem_reserve_use() */
 };
 
 /*
@@ -62,11 +65,12 @@ struct mem_reserve_def {
  * pages in flight (mm/page_io.c).  In the worst case every page is its
  * own request: a swap_iocb, the NFS direct request, nfs_page and pgio
  * header, an RPC task and its call and reply buffers, ~8 KB together.
- * The bound is global, so this is taken once.
+ * The bound is global, so this is taken once.  Its current use is the
+ * swap-out in flight, which mm/page_io.c reports.
  */
 static const struct mem_reserve_def mem_reserve_defs[NR_MEM_RESERVE_USERS] = {
 	[MEM_RESERVE_NET]	= { "net", 256, 256 },
-	[MEM_RESERVE_SWAP_FS]	= { "swap_fs", 2 * SWAP_FS_INFLIGHT_MAX, 0 },
+	[MEM_RESERVE_SWAP_FS]	= { "swap_fs", 2 * SWAP_FS_INFLIGHT_MAX, 0, true },
 };
 
 enum mem_reserve_ctx {
@@ -90,6 +94,8 @@ static unsigned long mem_reserve_total;
 static atomic_long_t mem_reserve_charged[NR_MEM_RESERVE_CTX];
 static unsigned long mem_reserve_peak;
 static unsigned long mem_reserve_peak_less_pcp;
+static atomic_long_t mem_reserve_in_use[NR_MEM_RESERVE_USERS];
+static unsigned long mem_reserve_peak_in_use[NR_MEM_RESERVE_USERS];
 
 static unsigned long mem_reserve_user_pages(enum mem_reserve_user user)
 {
@@ -140,6 +146,25 @@ void mem_reserve_put(enum mem_reserve_user user)
 	mutex_unlock(&mem_reserve_mutex);
 }
 EXPORT_SYMBOL_GPL(mem_reserve_put);
+
+/**
+ * mem_reserve_use - what a user of the reserve has in use changes
+ * @user: which user
+ * @pages: pages it starts (positive) or stops (negative) using
+ *
+ * What the user's share is sized from, in its own terms (swap_fs: the
+ * pages of swap-out in flight), for /proc/reserve_info; the allocator
+ * does not look at it.  Any context.
+ */
+void mem_reserve_use(enum mem_reserve_user user, long pages)
+{
+	long now = atomic_long_add_return(pages, &mem_reserve_in_use[user]);
+
+	/* racy like the depth peak: good enough for a peak */
+	if (now > (long)READ_ONCE(mem_reserve_peak_in_use[user]))
+		WRITE_ONCE(mem_reserve_peak_in_use[user], now);
+}
+EXPORT_SYMBOL_GPL(mem_reserve_use);
 
 /* Pages the active users add to min_free_kbytes. */
 unsigned long mem_reserve_pages(void)
@@ -207,6 +232,13 @@ static int reserve_info_show(struct seq_file *m, void *v)
 			   mem_reserve_active[i]);
 		seq_printf(m, "%s.size_kb %lu\n", mem_reserve_defs[i].name,
 			   K(mem_reserve_user_pages(i)));
+		if (!mem_reserve_defs[i].reports_use)
+			continue;
+		seq_printf(m, "%s.in_use_kb %lu\n", mem_reserve_defs[i].name,
+			   K((unsigned long)max(atomic_long_read(&mem_reserve_in_use[i]),
+						0L)));
+		seq_printf(m, "%s.peak_in_use_kb %lu\n", mem_reserve_defs[i].name,
+			   K(READ_ONCE(mem_reserve_peak_in_use[i])));
 	}
 	mutex_unlock(&mem_reserve_mutex);
 
