@@ -17,7 +17,7 @@
  * socket becomes SOCK_MEMALLOC, when a SWP_FS_OPS swapfile is activated)
  * and returns it when it stops (mem_reserve_put()).  The sum is added to
  * min_free_kbytes when the watermarks are computed.  A user may report
- * what it has in use of what its share is sized from (mem_reserve_use()).
+ * what it has in use, in its own unit (mem_reserve_use()).
  * Allocations that find a zone below its min watermark are charged to
  * the context that made them.  /proc/reserve_info shows it all, one
  * "key value" per line.
@@ -49,7 +49,8 @@ struct mem_reserve_def {
 	const char *name;
 	unsigned long first;	/* pages while at least one is active */
 	unsigned long each;	/* pages for every active one */
-	bool reports_use;	/* calls mem_reserve_use() */
+	const char *use_unit;	/* what mem_reserve_use() counts, if called */
+	bool use_in_pages;	/* it counts pages: shown in kB */
 };
 
 /*
@@ -59,7 +60,10 @@ struct mem_reserve_def {
  * socket also sends from it: software GSO gives every ~1.4 KB segment of
  * a queued 64 KB skb its own head, ~1 KB, so the 1 MB of swap-out in
  * flight costs up to ~180 pages of heads, plus its own receive queue:
- * 256 pages per socket.
+ * 256 pages per socket.  Its current use is the number of skbs alive
+ * that hold memory from the reserves (skb->pfmemalloc), which
+ * net/core/skbuff.c counts: a receive buffer, a head or a segment each,
+ * a page or less.
  *
  * swap_fs: swap-out to a filesystem keeps at most SWAP_FS_INFLIGHT_MAX
  * pages in flight (mm/page_io.c).  In the worst case every page is its
@@ -69,8 +73,8 @@ struct mem_reserve_def {
  * swap-out in flight, which mm/page_io.c reports.
  */
 static const struct mem_reserve_def mem_reserve_defs[NR_MEM_RESERVE_USERS] = {
-	[MEM_RESERVE_NET]	= { "net", 256, 256 },
-	[MEM_RESERVE_SWAP_FS]	= { "swap_fs", 2 * SWAP_FS_INFLIGHT_MAX, 0, true },
+	[MEM_RESERVE_NET]	= { "net", 256, 256, "skbs" },
+	[MEM_RESERVE_SWAP_FS]	= { "swap_fs", 2 * SWAP_FS_INFLIGHT_MAX, 0, "kb", true },
 };
 
 enum mem_reserve_ctx {
@@ -150,15 +154,15 @@ EXPORT_SYMBOL_GPL(mem_reserve_put);
 /**
  * mem_reserve_use - what a user of the reserve has in use changes
  * @user: which user
- * @pages: pages it starts (positive) or stops (negative) using
+ * @n: how much it starts (positive) or stops (negative) using
  *
- * What the user's share is sized from, in its own terms (swap_fs: the
- * pages of swap-out in flight), for /proc/reserve_info; the allocator
- * does not look at it.  Any context.
+ * What the user's share is sized from, in its own unit (swap_fs: the
+ * pages of swap-out in flight; net: skbs holding reserve memory), for
+ * /proc/reserve_info; the allocator does not look at it.  Any context.
  */
-void mem_reserve_use(enum mem_reserve_user user, long pages)
+void mem_reserve_use(enum mem_reserve_user user, long n)
 {
-	long now = atomic_long_add_return(pages, &mem_reserve_in_use[user]);
+	long now = atomic_long_add_return(n, &mem_reserve_in_use[user]);
 
 	/* racy like the depth peak: good enough for a peak */
 	if (now > (long)READ_ONCE(mem_reserve_peak_in_use[user]))
@@ -228,17 +232,24 @@ static int reserve_info_show(struct seq_file *m, void *v)
 	seq_printf(m, "min_free_kbytes %d\n", min_free_kbytes);
 	mutex_lock(&mem_reserve_mutex);
 	for (i = 0; i < NR_MEM_RESERVE_USERS; i++) {
-		seq_printf(m, "%s.users %u\n", mem_reserve_defs[i].name,
-			   mem_reserve_active[i]);
-		seq_printf(m, "%s.size_kb %lu\n", mem_reserve_defs[i].name,
+		const struct mem_reserve_def *def = &mem_reserve_defs[i];
+		long now, peak;
+
+		seq_printf(m, "%s.users %u\n", def->name, mem_reserve_active[i]);
+		seq_printf(m, "%s.size_kb %lu\n", def->name,
 			   K(mem_reserve_user_pages(i)));
-		if (!mem_reserve_defs[i].reports_use)
+		if (!def->use_unit)
 			continue;
-		seq_printf(m, "%s.in_use_kb %lu\n", mem_reserve_defs[i].name,
-			   K((unsigned long)max(atomic_long_read(&mem_reserve_in_use[i]),
-						0L)));
-		seq_printf(m, "%s.peak_in_use_kb %lu\n", mem_reserve_defs[i].name,
-			   K(READ_ONCE(mem_reserve_peak_in_use[i])));
+		/* signed: a count that drifts below zero is a bug to see */
+		now = atomic_long_read(&mem_reserve_in_use[i]);
+		peak = READ_ONCE(mem_reserve_peak_in_use[i]);
+		if (def->use_in_pages) {
+			now *= PAGE_SIZE / 1024;
+			peak *= PAGE_SIZE / 1024;
+		}
+		seq_printf(m, "%s.in_use_%s %ld\n", def->name, def->use_unit, now);
+		seq_printf(m, "%s.peak_in_use_%s %ld\n", def->name, def->use_unit,
+			   peak);
 	}
 	mutex_unlock(&mem_reserve_mutex);
 

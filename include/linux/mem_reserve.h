@@ -19,13 +19,13 @@ enum mem_reserve_user {
 #ifdef CONFIG_SWAP
 void mem_reserve_get(enum mem_reserve_user user);
 void mem_reserve_put(enum mem_reserve_user user);
-void mem_reserve_use(enum mem_reserve_user user, long pages);
+void mem_reserve_use(enum mem_reserve_user user, long n);
 unsigned long mem_reserve_pages(void);
 void mem_reserve_charge(struct zone *zone, unsigned int order, gfp_t gfp_mask);
 #else
 static inline void mem_reserve_get(enum mem_reserve_user user) { }
 static inline void mem_reserve_put(enum mem_reserve_user user) { }
-static inline void mem_reserve_use(enum mem_reserve_user user, long pages) { }
+static inline void mem_reserve_use(enum mem_reserve_user user, long n) { }
 static inline unsigned long mem_reserve_pages(void) { return 0; }
 static inline void mem_reserve_charge(struct zone *zone, unsigned int order,
 				      gfp_t gfp_mask) { }
