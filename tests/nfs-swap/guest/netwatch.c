@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netwatch - what the network and free memory do while a swap workload
+ * runs, so that a lockup's log says whether the guest still sent and
+ * received, and what its swap connection to the host was waiting for.
+ *
+ * Usage: netwatch [SECONDS]     (every 10 s; runs until killed)
+ * One line per sample:
+ *   NST WATCH t=UPTIME free_kb=N eth0_rx=N eth0_rx_drop=N eth0_tx=N
+ *     tcp_in=N tcp_out=N tcp_retrans=N PFMemallocDrop=N ...
+ *     sock=RPORT:ST:TXQ:RXQ:TIMER:RETR:RTO:CWND ...
+ * (counters are totals since boot; one sock= per TCP socket to the host
+ * 10.0.2.2: remote port, state, bytes unacked and unread, timer kind
+ * 1 retransmit / 4 zero-window probe, retransmits, RTO and cwnd).
+ *
+ * It must keep reporting when memory is gone: it locks itself in memory
+ * and opens its /proc files once, so that a sample reuses their buffers
+ * (only /proc/net/netstat allocates, ~1 kB, on each read).  A WATCH line
+ * is not progress: the host's lockup detector ignores it.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static char buf[65536], line[4096];
+
+enum { MEMINFO, SNMP, NETSTAT, DEV, TCP, NFILES };
+static const char *const files[NFILES] = {
+	"/proc/meminfo", "/proc/net/snmp", "/proc/net/netstat",
+	"/proc/net/dev", "/proc/net/tcp",
+};
+static int fds[NFILES];
+
+/* TcpExt counters that say why a TCP socket stopped moving */
+static const char *const tcpext[] = {
+	"PFMemallocDrop", "TCPMemoryPressures", "TCPBacklogDrop",
+	"TCPRcvQDrop", "TCPTimeouts", "TCPToZeroWindowAdv",
+	"TCPFromZeroWindowAdv", "TCPWantZeroWindowAdv", NULL,
+};
+
+static const char *slurp(int i)
+{
+	ssize_t n = -1;
+
+	if (fds[i] >= 0 && lseek(fds[i], 0, SEEK_SET) == 0)
+		n = read(fds[i], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static size_t add(size_t len, const char *fmt, const char *a, const char *b)
+{
+	int n = snprintf(line + len, sizeof(line) - len, fmt, a, b);
+
+	return n < 0 || len + n >= sizeof(line) ? len : len + n;
+}
+
+/*
+ * /proc/net/snmp and /proc/net/netstat: a "Prefix: name name ..." line,
+ * then "Prefix: value value ...".  Add " label=value" for each wanted name.
+ */
+static size_t pairs(size_t len, const char *text, const char *prefix,
+		    const char *const *names, const char *const *labels)
+{
+	const char *hdr = strstr(text, prefix), *val;
+	char *n, *v, *ns, *vs, hcopy[4096], vcopy[4096];
+	size_t plen = strlen(prefix);
+	int i;
+
+	if (!hdr)
+		return len;
+	val = strstr(hdr + plen, prefix);
+	if (!val)
+		return len;
+	snprintf(hcopy, sizeof(hcopy), "%.*s", (int)strcspn(hdr, "\n"), hdr);
+	snprintf(vcopy, sizeof(vcopy), "%.*s", (int)strcspn(val, "\n"), val);
+	n = strtok_r(hcopy + plen, " ", &ns);
+	v = strtok_r(vcopy + plen, " ", &vs);
+	for (; n && v; n = strtok_r(NULL, " ", &ns), v = strtok_r(NULL, " ", &vs))
+		for (i = 0; names[i]; i++)
+			if (!strcmp(n, names[i]))
+				len = add(len, " %s=%s", labels ? labels[i] : n, v);
+	return len;
+}
+
+static size_t sample(size_t len)
+{
+	static const char *const tcp[] = { "InSegs", "OutSegs", "RetransSegs", NULL };
+	static const char *const tcpl[] = { "tcp_in", "tcp_out", "tcp_retrans", NULL };
+	unsigned long rx, rxdrop, tx, v[9];
+	char rem[16], *p, *save;
+	const char *s;
+
+	s = strstr(slurp(MEMINFO), "MemFree:");
+	if (s && sscanf(s, "MemFree: %lu", &v[0]) == 1)
+		len += snprintf(line + len, sizeof(line) - len, " free_kb=%lu", v[0]);
+	s = strstr(slurp(DEV), "eth0:");
+	/* rx: bytes packets errs drop ...; tx (9th field on): bytes packets */
+	if (s && sscanf(s, "eth0: %*u %lu %*u %lu %*u %*u %*u %*u %*u %lu",
+			&rx, &rxdrop, &tx) == 3)
+		len += snprintf(line + len, sizeof(line) - len,
+				" eth0_rx=%lu eth0_rx_drop=%lu eth0_tx=%lu", rx, rxdrop, tx);
+	len = pairs(len, slurp(SNMP), "Tcp:", tcp, tcpl);
+	for (p = strtok_r((char *)slurp(TCP), "\n", &save); p;
+	     p = strtok_r(NULL, "\n", &save)) {
+		unsigned int st, txq, rxq, tr, retr, port;
+
+		/* sl local rem st txq:rxq tr:when retr uid probes inode
+		 * refcnt ptr rto ato qp cwnd ssthresh
+		 */
+		if (sscanf(p, " %*d: %*x:%*x %8[0-9A-F]:%x %x %x:%x %x:%*x %x %*u %*u %*u %*d %*s %lu %*u %*u %lu",
+			   rem, &port, &st, &txq, &rxq, &tr, &retr, &v[0], &v[1]) != 9 ||
+		    strcmp(rem, "0202000A"))	/* 10.0.2.2 */
+			continue;
+		len += snprintf(line + len, sizeof(line) - len,
+				" sock=%u:%02X:%u:%u:%u:%u:%lu:%lu",
+				port, st, txq, rxq, tr, retr, v[0], v[1]);
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+	}
+	/* last: the only read that allocates */
+	return pairs(len, slurp(NETSTAT), "TcpExt:", tcpext, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int every = argc > 1 ? strtoul(argv[1], NULL, 10) : 10;
+	struct timespec ts;
+	size_t len;
+	int i;
+
+	if (!every) {
+		fprintf(stderr, "usage: netwatch [SECONDS]   (SECONDS > 0)\n");
+		return 2;
+	}
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		perror("netwatch: mlockall (going on unlocked)");
+	for (i = 0; i < NFILES; i++)
+		fds[i] = open(files[i], O_RDONLY);
+	for (;;) {
+		clock_gettime(CLOCK_BOOTTIME, &ts);
+		len = snprintf(line, sizeof(line), "NST WATCH t=%ld", (long)ts.tv_sec);
+		len = sample(len);
+		line[len++] = '\n';
+		if (write(1, line, len) < 0)
+			return 1;
+		sleep(every);
+	}
+}
