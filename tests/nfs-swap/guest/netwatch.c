@@ -8,10 +8,12 @@
  * One line per sample:
  *   NST WATCH t=UPTIME free_kb=N eth0_rx=N eth0_rx_drop=N eth0_tx=N
  *     tcp_in=N tcp_out=N tcp_retrans=N PFMemallocDrop=N ...
- *     sock=RPORT:ST:TXQ:RXQ:TIMER:RETR:RTO:CWND ...
+ *     sock=RPORT:ST:TXQ:RXQ:TIMER:WHEN:RETR:PROBES:RTO:CWND ...
  * (counters are totals since boot; one sock= per TCP socket to the host
  * 10.0.2.2: remote port, state, bytes unacked and unread, timer kind
- * 1 retransmit / 4 zero-window probe, retransmits, RTO and cwnd).
+ * (0 none, 1 retransmit or loss probe, 2 keepalive, 4 zero-window
+ * probe) and the time it has left, retransmits, probes sent, RTO and
+ * cwnd; times in USER_HZ ticks, 1/100 s).
  *
  * It must keep reporting when memory is gone: it locks itself in memory
  * and opens its /proc files once, so that a sample reuses their buffers
@@ -109,17 +111,20 @@ static size_t sample(size_t len)
 	for (p = strtok_r((char *)slurp(TCP), "\n", &save); p;
 	     p = strtok_r(NULL, "\n", &save)) {
 		unsigned int st, txq, rxq, tr, retr, port;
+		int probes;
 
 		/* sl local rem st txq:rxq tr:when retr uid probes inode
 		 * refcnt ptr rto ato qp cwnd ssthresh
 		 */
-		if (sscanf(p, " %*d: %*x:%*x %8[0-9A-F]:%x %x %x:%x %x:%*x %x %*u %*u %*u %*d %*s %lu %*u %*u %lu",
-			   rem, &port, &st, &txq, &rxq, &tr, &retr, &v[0], &v[1]) != 9 ||
+		if (sscanf(p, " %*d: %*x:%*x %8[0-9A-F]:%x %x %x:%x %x:%lx %x %*u %d %*u %*d %*s %lu %*u %*u %lu",
+			   rem, &port, &st, &txq, &rxq, &tr, &v[2], &retr,
+			   &probes, &v[0], &v[1]) != 11 ||
 		    strcmp(rem, "0202000A"))	/* 10.0.2.2 */
 			continue;
 		len += snprintf(line + len, sizeof(line) - len,
-				" sock=%u:%02X:%u:%u:%u:%u:%lu:%lu",
-				port, st, txq, rxq, tr, retr, v[0], v[1]);
+				" sock=%u:%02X:%u:%u:%u:%ld:%u:%d:%lu:%lu",
+				port, st, txq, rxq, tr, (long)v[2], retr, probes,
+				v[0], v[1]);
 		if (len >= sizeof(line))
 			len = sizeof(line) - 1;
 	}
