@@ -75,7 +75,7 @@ guest_boot() {
 	echo "$CASE: booting $VARIANT kernel, log: $RUN/guest.log"
 	"$NST_SUITE/harness/run-guest" --kernel "$KERNEL" --initrd "$INITRD" \
 		--plan "$plan" --log "$RUN/guest.log" --result "$RUN/guest.result" \
-		"$@"
+		--on-stall "$NST_SUITE/harness/host-state '$RUN'" "$@"
 }
 
 guest_collect() {	# guest_collect RC: RC is guest_boot's exit code
