@@ -7,8 +7,9 @@
  * Usage: netwatch [SECONDS]     (every 10 s; runs until killed)
  * One line per sample:
  *   NST WATCH t=UPTIME free_kb=N eth0_rx=N eth0_rx_drop=N eth0_tx=N
- *     tcp_in=N tcp_out=N tcp_retrans=N PFMemallocDrop=N ...
+ *     tcp_in=N tcp_out=N tcp_retrans=N
  *     sock=RPORT:ST:TXQ:RXQ:TIMER:WHEN:RETR:PROBES:RTO:CWND ...
+ *   NST WATCH t=UPTIME tcpext PFMemallocDrop=N TCPMemoryPressures=N ...
  * (counters are totals since boot; one sock= per TCP socket to the host
  * 10.0.2.2: remote port, state, bytes unacked and unread, timer kind
  * (0 none, 1 retransmit or loss probe, 2 keepalive, 4 zero-window
@@ -16,9 +17,10 @@
  * cwnd; times in USER_HZ ticks, 1/100 s).
  *
  * It must keep reporting when memory is gone: it locks itself in memory
- * and opens its /proc files once, so that a sample reuses their buffers
- * (only /proc/net/netstat allocates, ~1 kB, on each read).  A WATCH line
- * is not progress: the host's lockup detector ignores it.
+ * and opens its /proc files once, so that a sample reuses their buffers;
+ * only /proc/net/netstat allocates (~1 kB, GFP_KERNEL) on each read, so
+ * its counters come on a second line, once the first is out.  A WATCH
+ * line is not progress: the host's lockup detector ignores it.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -128,8 +130,18 @@ static size_t sample(size_t len)
 		if (len >= sizeof(line))
 			len = sizeof(line) - 1;
 	}
-	/* last: the only read that allocates */
-	return pairs(len, slurp(NETSTAT), "TcpExt:", tcpext, NULL);
+	return len;
+}
+
+/*
+ * write() one line; the TcpExt counters go on a line of their own, after
+ * the first one is out: /proc/net/netstat is the only read that allocates
+ * (GFP_KERNEL, so it can stall in reclaim with the rest of the guest).
+ */
+static int put(size_t len)
+{
+	line[len++] = '\n';
+	return write(1, line, len) < 0 ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -150,9 +162,10 @@ int main(int argc, char **argv)
 	for (;;) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
 		len = snprintf(line, sizeof(line), "NST WATCH t=%ld", (long)ts.tv_sec);
-		len = sample(len);
-		line[len++] = '\n';
-		if (write(1, line, len) < 0)
+		if (put(sample(len)))
+			return 1;
+		len = snprintf(line, sizeof(line), "NST WATCH t=%ld tcpext", (long)ts.tv_sec);
+		if (put(pairs(len, slurp(NETSTAT), "TcpExt:", tcpext, NULL)))
 			return 1;
 		sleep(every);
 	}

@@ -160,7 +160,7 @@ outcome:  $(case $guest_status in completed) [ $rc = 0 ] && echo completed || ec
 time:     $(result elapsed) s for the whole guest run
 last:     $last
 reserve:  $(grep -a -o 'NST RESERVE.*' "$RUN/guest.log" | tail -1 | sed 's/NST RESERVE //')
-watch:    $(grep -a -o 'NST WATCH.*' "$RUN/guest.log" | tail -1 | sed 's/NST WATCH //')
+watch:    $(grep -a -o 'NST WATCH t=[0-9]* free_kb.*' "$RUN/guest.log" | tail -1 | sed 's/NST WATCH //')
 log:      $RUN/guest.log
 SUMMARY
 	return $rc
