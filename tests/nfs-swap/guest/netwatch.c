@@ -7,7 +7,7 @@
  * Usage: netwatch [SECONDS]     (every 10 s; runs until killed)
  * One line per sample:
  *   NST WATCH t=UPTIME free_kb=N eth0_rx=N eth0_rx_drop=N eth0_tx=N
- *     tcp_in=N tcp_out=N tcp_retrans=N
+ *     eth0_tx_drop=N arp=FLAGS tcp_in=N tcp_out=N tcp_retrans=N
  *     sock=RPORT:ST:TXQ:RXQ:TIMER:WHEN:RETR:PROBES:RTO:CWND ...
  *   NST WATCH t=UPTIME tcpext PFMemallocDrop=N TCPMemoryPressures=N ...
  * (counters are totals since boot; one sock= per TCP socket to the host
@@ -19,8 +19,10 @@
  * It must keep reporting when memory is gone: it locks itself in memory
  * and opens its /proc files once, so that a sample reuses their buffers;
  * only /proc/net/netstat allocates (~1 kB, GFP_KERNEL) on each read, so
- * its counters come on a second line, once the first is out.  A WATCH
- * line is not progress: the host's lockup detector ignores it.
+ * a second process of its own prints its counters (the tcpext lines):
+ * when that one stalls in reclaim, the first goes on.  arp= is the flags
+ * of the neighbour entry for 10.0.2.2 (0x2 resolved).  A WATCH line is
+ * not progress: the host's lockup detector ignores it.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -33,10 +35,10 @@
 
 static char buf[65536], line[4096];
 
-enum { MEMINFO, SNMP, NETSTAT, DEV, TCP, NFILES };
+enum { MEMINFO, SNMP, NETSTAT, DEV, TCP, ARP, NFILES };
 static const char *const files[NFILES] = {
 	"/proc/meminfo", "/proc/net/snmp", "/proc/net/netstat",
-	"/proc/net/dev", "/proc/net/tcp",
+	"/proc/net/dev", "/proc/net/tcp", "/proc/net/arp",
 };
 static int fds[NFILES];
 
@@ -96,7 +98,8 @@ static size_t sample(size_t len)
 {
 	static const char *const tcp[] = { "InSegs", "OutSegs", "RetransSegs", NULL };
 	static const char *const tcpl[] = { "tcp_in", "tcp_out", "tcp_retrans", NULL };
-	unsigned long rx, rxdrop, tx, v[9];
+	unsigned long rx, rxdrop, tx, txdrop, v[9];
+	unsigned int arpflags;
 	char rem[16], *p, *save;
 	const char *s;
 
@@ -104,11 +107,18 @@ static size_t sample(size_t len)
 	if (s && sscanf(s, "MemFree: %lu", &v[0]) == 1)
 		len += snprintf(line + len, sizeof(line) - len, " free_kb=%lu", v[0]);
 	s = strstr(slurp(DEV), "eth0:");
-	/* rx: bytes packets errs drop ...; tx (9th field on): bytes packets */
-	if (s && sscanf(s, "eth0: %*u %lu %*u %lu %*u %*u %*u %*u %*u %lu",
-			&rx, &rxdrop, &tx) == 3)
+	/* rx: bytes packets errs drop fifo frame compressed multicast;
+	 * tx: bytes packets errs drop ...
+	 */
+	if (s && sscanf(s, "eth0: %*u %lu %*u %lu %*u %*u %*u %*u %*u %lu %*u %lu",
+			&rx, &rxdrop, &tx, &txdrop) == 4)
 		len += snprintf(line + len, sizeof(line) - len,
-				" eth0_rx=%lu eth0_rx_drop=%lu eth0_tx=%lu", rx, rxdrop, tx);
+				" eth0_rx=%lu eth0_rx_drop=%lu eth0_tx=%lu eth0_tx_drop=%lu",
+				rx, rxdrop, tx, txdrop);
+	/* the host's neighbour entry: flags 0x2 complete, 0x0 unresolved */
+	s = strstr(slurp(ARP), "10.0.2.2 ");
+	if (s && sscanf(s, "10.0.2.2 %*s %x", &arpflags) == 1)
+		len += snprintf(line + len, sizeof(line) - len, " arp=0x%x", arpflags);
 	len = pairs(len, slurp(SNMP), "Tcp:", tcp, tcpl);
 	for (p = strtok_r((char *)slurp(TCP), "\n", &save); p;
 	     p = strtok_r(NULL, "\n", &save)) {
@@ -148,8 +158,8 @@ int main(int argc, char **argv)
 {
 	unsigned int every = argc > 1 ? strtoul(argv[1], NULL, 10) : 10;
 	struct timespec ts;
+	int i, tcpext_child;
 	size_t len;
-	int i;
 
 	if (!every) {
 		fprintf(stderr, "usage: netwatch [SECONDS]   (SECONDS > 0)\n");
@@ -159,13 +169,24 @@ int main(int argc, char **argv)
 		perror("netwatch: mlockall (going on unlocked)");
 	for (i = 0; i < NFILES; i++)
 		fds[i] = open(files[i], O_RDONLY);
+	/* the TcpExt reader is a process of its own: if it stalls, the
+	 * other lines go on
+	 */
+	tcpext_child = fork() == 0;
+	if (tcpext_child && mlockall(MCL_CURRENT | MCL_FUTURE))
+		perror("netwatch: mlockall (going on unlocked)");
 	for (;;) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
-		len = snprintf(line, sizeof(line), "NST WATCH t=%ld", (long)ts.tv_sec);
-		if (put(sample(len)))
-			return 1;
-		len = snprintf(line, sizeof(line), "NST WATCH t=%ld tcpext", (long)ts.tv_sec);
-		if (put(pairs(len, slurp(NETSTAT), "TcpExt:", tcpext, NULL)))
+		if (tcpext_child) {
+			len = snprintf(line, sizeof(line), "NST WATCH t=%ld tcpext",
+				       (long)ts.tv_sec);
+			len = pairs(len, slurp(NETSTAT), "TcpExt:", tcpext, NULL);
+		} else {
+			len = snprintf(line, sizeof(line), "NST WATCH t=%ld",
+				       (long)ts.tv_sec);
+			len = sample(len);
+		}
+		if (put(len))
 			return 1;
 		sleep(every);
 	}
