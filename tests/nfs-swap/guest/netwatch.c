@@ -67,8 +67,9 @@ static size_t add(size_t len, const char *fmt, const char *a, const char *b)
 }
 
 /*
- * /proc/net/snmp and /proc/net/netstat: a "Prefix: name name ..." line,
- * then "Prefix: value value ...".  Add " label=value" for each wanted name.
+ * /proc/net/snmp and /proc/net/netstat: "Prefix:" and the counters'
+ * names on one line, "Prefix:" and their values on the next.  Add
+ * " label=value" for each wanted name.
  */
 static size_t pairs(size_t len, const char *text, const char *prefix,
 		    const char *const *names, const char *const *labels)
