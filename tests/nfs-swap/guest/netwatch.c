@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,20 @@ static const char *slurp(int i)
 	return buf;
 }
 
-static size_t add(size_t len, const char *fmt, const char *a, const char *b)
+/* append to line[] at len; what does not fit is left out whole */
+static size_t add(size_t len, const char *fmt, ...)
 {
-	int n = snprintf(line + len, sizeof(line) - len, fmt, a, b);
+	va_list ap;
+	int n;
 
-	return n < 0 || len + n >= sizeof(line) ? len : len + n;
+	va_start(ap, fmt);
+	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || len + n >= sizeof(line)) {
+		line[len] = '\0';
+		return len;
+	}
+	return len + n;
 }
 
 /*
@@ -99,56 +109,48 @@ static size_t sample(size_t len)
 {
 	static const char *const tcp[] = { "InSegs", "OutSegs", "RetransSegs", NULL };
 	static const char *const tcpl[] = { "tcp_in", "tcp_out", "tcp_retrans", NULL };
-	unsigned long rx, rxdrop, tx, txdrop, v[9];
+	unsigned long rx, rxdrop, tx, txdrop, free_kb;
 	unsigned int arpflags;
 	char rem[16], *p, *save;
 	const char *s;
 
 	s = strstr(slurp(MEMINFO), "MemFree:");
-	if (s && sscanf(s, "MemFree: %lu", &v[0]) == 1)
-		len += snprintf(line + len, sizeof(line) - len, " free_kb=%lu", v[0]);
+	if (s && sscanf(s, "MemFree: %lu", &free_kb) == 1)
+		len = add(len, " free_kb=%lu", free_kb);
 	s = strstr(slurp(DEV), "eth0:");
 	/* rx: bytes packets errs drop fifo frame compressed multicast;
 	 * tx: bytes packets errs drop ...
 	 */
 	if (s && sscanf(s, "eth0: %*u %lu %*u %lu %*u %*u %*u %*u %*u %lu %*u %lu",
 			&rx, &rxdrop, &tx, &txdrop) == 4)
-		len += snprintf(line + len, sizeof(line) - len,
-				" eth0_rx=%lu eth0_rx_drop=%lu eth0_tx=%lu eth0_tx_drop=%lu",
-				rx, rxdrop, tx, txdrop);
+		len = add(len, " eth0_rx=%lu eth0_rx_drop=%lu eth0_tx=%lu eth0_tx_drop=%lu",
+			  rx, rxdrop, tx, txdrop);
 	/* the host's neighbour entry: flags 0x2 complete, 0x0 unresolved */
 	s = strstr(slurp(ARP), "10.0.2.2 ");
 	if (s && sscanf(s, "10.0.2.2 %*s %x", &arpflags) == 1)
-		len += snprintf(line + len, sizeof(line) - len, " arp=0x%x", arpflags);
+		len = add(len, " arp=0x%x", arpflags);
 	len = pairs(len, slurp(SNMP), "Tcp:", tcp, tcpl);
 	for (p = strtok_r((char *)slurp(TCP), "\n", &save); p;
 	     p = strtok_r(NULL, "\n", &save)) {
 		unsigned int st, txq, rxq, tr, retr, port;
+		unsigned long when, rto, cwnd;
 		int probes;
 
 		/* sl local rem st txq:rxq tr:when retr uid probes inode
 		 * refcnt ptr rto ato qp cwnd ssthresh
 		 */
 		if (sscanf(p, " %*d: %*x:%*x %8[0-9A-F]:%x %x %x:%x %x:%lx %x %*u %d %*u %*d %*s %lu %*u %*u %lu",
-			   rem, &port, &st, &txq, &rxq, &tr, &v[2], &retr,
-			   &probes, &v[0], &v[1]) != 11 ||
+			   rem, &port, &st, &txq, &rxq, &tr, &when, &retr,
+			   &probes, &rto, &cwnd) != 11 ||
 		    strcmp(rem, "0202000A"))	/* 10.0.2.2 */
 			continue;
-		len += snprintf(line + len, sizeof(line) - len,
-				" sock=%u:%02X:%u:%u:%u:%ld:%u:%d:%lu:%lu",
-				port, st, txq, rxq, tr, (long)v[2], retr, probes,
-				v[0], v[1]);
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
+		len = add(len, " sock=%u:%02X:%u:%u:%u:%lu:%u:%d:%lu:%lu",
+			  port, st, txq, rxq, tr, when, retr, probes, rto, cwnd);
 	}
 	return len;
 }
 
-/*
- * write() one line; the TcpExt counters go on a line of their own, after
- * the first one is out: /proc/net/netstat is the only read that allocates
- * (GFP_KERNEL, so it can stall in reclaim with the rest of the guest).
- */
+/* write() line[] as one line (add() leaves room for the newline) */
 static int put(size_t len)
 {
 	line[len++] = '\n';
@@ -179,12 +181,10 @@ int main(int argc, char **argv)
 	for (;;) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
 		if (tcpext_child) {
-			len = snprintf(line, sizeof(line), "NST WATCH t=%ld tcpext",
-				       (long)ts.tv_sec);
+			len = add(0, "NST WATCH t=%ld tcpext", (long)ts.tv_sec);
 			len = pairs(len, slurp(NETSTAT), "TcpExt:", tcpext, NULL);
 		} else {
-			len = snprintf(line, sizeof(line), "NST WATCH t=%ld",
-				       (long)ts.tv_sec);
+			len = add(0, "NST WATCH t=%ld", (long)ts.tv_sec);
 			len = sample(len);
 		}
 		if (put(len))
