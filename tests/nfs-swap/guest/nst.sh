@@ -62,6 +62,10 @@ nst_swap_kb() {
 }
 
 nst_vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+nst_meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }	# kB
+# nst_netdev DEV COUNTER: a counter of /sys/class/net/DEV/statistics
+# (tx_dropped counts what the core transmit path dropped too)
+nst_netdev() { cat "/sys/class/net/$1/statistics/$2"; }
 
 nst_sysctl() { echo "$2" >"/proc/sys/${1//.//}"; nst_log SYSCTL "$1=$2"; }
 

@@ -166,6 +166,39 @@ SUMMARY
 	return $rc
 }
 
+# An admin raises vm.min_free_kbytes to 64 MB while the seed workload
+# swaps over TRANSPORT (see swap_target).  Free memory is then far below
+# the new GFP_ATOMIC floor (3/8 of min) until reclaim catches up, so for
+# a while only allocations that may use the reserves succeed: every
+# allocation that swap-out needs on its way to the wire, also where the
+# device's transmit path copies a one-MSS retransmit (validate_xmit_skb),
+# must be one of them.  The workload must complete with every page
+# intact, and the guest must not have dropped a packet on transmit.
+case_raise_min_free() {
+	local transport=$1 mem=${MEM:-256} cpus=${CPUS:-2}
+	local dev setup mountpoint disk_opts
+	swap_target "$transport" $(( mem * 5 ))
+	guest_run --mem "$mem" --cpus "$cpus" --deadline 900 <<PLAN
+$(plan_sysctls)
+$setup
+nst_check "swapon $dev" swaptool on $dev
+nst_reserve_report
+workload -x 4 -n 2 &
+w=\$!
+while [ \$(nst_vmstat pswpout) -lt 20000 ] && kill -0 \$w 2>/dev/null; do sleep 1; done
+nst_log RAISE pswpout=\$(nst_vmstat pswpout) free_kb=\$(nst_meminfo MemFree)
+nst_sysctl vm.min_free_kbytes 65536
+wait \$w && rc=0 || rc=\$?
+nst_check "seed workload (4 x RAM, 2 passes) intact across the raise" [ \$rc = 0 ]
+nst_check "pages went out after the raise (pswpout \$(nst_vmstat pswpout))" [ \$(nst_vmstat pswpout) -gt 40000 ]
+drops=\$(nst_netdev eth0 tx_dropped)
+nst_check "eth0 dropped no packet on transmit (\$drops)" [ "\$drops" = 0 ]
+nst_reserve_report
+nst_check "swapoff $dev" swaptool off $dev
+PLAN
+	guest_verdict
+}
+
 # Bad input: swapon of the file NAME in the export must fail with ERRNO
 # and the kernel message MSG (when not empty), leave the file exactly as it was, and leave
 # no swap area behind.  The file is prepared by the caller.
