@@ -25,7 +25,7 @@ nst_check() {
 nst_boot() {
 	want=$(nst_arg cpus)
 	have=$(grep -c ^processor /proc/cpuinfo)
-	mem=$(sed -n 's/MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+	mem=$(nst_meminfo MemTotal)
 	nst_log BOOT cpus=$have want_cpus=$want mem_kb=$mem \
 		kernel=$(uname -r) min_free_kbytes=$(cat /proc/sys/vm/min_free_kbytes)
 	nst_check "guest sees $want CPUs" [ "$have" = "$want" ]
@@ -63,6 +63,13 @@ nst_swap_kb() {
 
 nst_vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 nst_meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }	# kB
+# nst_wait_pswpout PAGES PID: until PAGES pages are swapped out since
+# boot, or process PID has ended
+nst_wait_pswpout() {
+	while [ "$(nst_vmstat pswpout)" -lt "$1" ] && kill -0 "$2" 2>/dev/null; do
+		sleep 1
+	done
+}
 # nst_netdev DEV COUNTER: a counter of /sys/class/net/DEV/statistics
 # (tx_dropped counts what the core transmit path dropped too)
 nst_netdev() { cat "/sys/class/net/$1/statistics/$2"; }

@@ -59,7 +59,7 @@ nst_reserve_report
 users0=\$(nst_reserve net.users) total0=\$(nst_reserve total_kb) c0=\$(nst_nfs_connects /mnt)
 workload -x 2 -n 2 &
 w=\$!
-while [ \$(nst_vmstat pswpout) -lt 15000 ] && kill -0 \$w 2>/dev/null; do sleep 1; done
+nst_wait_pswpout 15000 \$w
 nst_log RESTART-SERVER pswpout=\$(nst_vmstat pswpout) connects=\$c0
 i=0
 while [ "\$(cat /mnt/restarts)" != 1 ] && [ \$i -lt 300 ]; do sleep 1; i=\$((i + 1)); done
@@ -185,7 +185,7 @@ nst_check "swapon $dev" swaptool on $dev
 nst_reserve_report
 workload -x 4 -n 2 &
 w=\$!
-while [ \$(nst_vmstat pswpout) -lt 20000 ] && kill -0 \$w 2>/dev/null; do sleep 1; done
+nst_wait_pswpout 20000 \$w
 out0=\$(nst_vmstat pswpout)
 nst_log RAISE pswpout=\$out0 free_kb=\$(nst_meminfo MemFree)
 nst_sysctl vm.min_free_kbytes 65536
