@@ -5,9 +5,11 @@
  * no page cache in between.  Every block carries its index, and the read
  * checks it, so a fast but wrong path is not counted as fast.
  *
- * Usage: rawio write|read FILE MB [BLOCK_KB]       (1024 kB blocks)
+ * Usage: rawio write|read FILE MB [BLOCK_KB [STREAMS]]
+ *   (1024 kB blocks, 1 stream; STREAMS processes share the blocks, each
+ *   with one request in flight, as swap-out has several)
  * Output, one line, parsed by the host (bench/):
- *   NST RAWIO op=write|read bytes=B secs=S mb_per_s=R bad_blocks=N
+ *   NST RAWIO op=write|read bytes=B secs=S mb_per_s=R streams=S bad_blocks=N
  * Exit: 0 done, 1 blocks read back wrong, 2 error.
  */
 #define _GNU_SOURCE
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,56 +38,90 @@ static int fail(const char *what, const char *file)
 	return 2;
 }
 
+/* One stream's share: blocks STREAM, STREAM + STREAMS, ...; 0 done, 2 error */
+static int pass(int writing, const char *file, unsigned long blocks,
+		unsigned long block, unsigned long streams, unsigned long stream,
+		unsigned long *bad)
+{
+	uint64_t *buf;
+	int fd;
+
+	if (posix_memalign((void **)&buf, 4096, block))
+		return fail("allocate a block for", file);
+	memset(buf, 0xa5, block);
+	fd = open(file, (writing ? O_WRONLY : O_RDONLY) | O_DIRECT);
+	if (fd < 0)
+		return fail("open", file);
+	for (unsigned long i = stream; i < blocks; i += streams) {
+		off_t pos = (off_t)i * block;
+		ssize_t n;
+
+		if (writing) {
+			buf[0] = i;
+			n = pwrite(fd, buf, block, pos);
+		} else {
+			n = pread(fd, buf, block, pos);
+			if (n == (ssize_t)block && buf[0] != i)
+				__atomic_add_fetch(bad, 1, __ATOMIC_RELAXED);
+		}
+		if (n != (ssize_t)block) {
+			if (n >= 0)
+				errno = EIO;
+			return fail(writing ? "write" : "read", file);
+		}
+	}
+	if (writing && fsync(fd))
+		return fail("fsync", file);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	unsigned long mb, block, blocks, bad = 0;
-	int writing, fd;
-	uint64_t *buf;
+	unsigned long mb, block, blocks, streams, *bad;
+	int writing, fd, status, err = 0;
 	double t0, secs;
 
 	if (argc < 4 || (strcmp(argv[1], "write") && strcmp(argv[1], "read"))) {
-		fprintf(stderr, "usage: rawio write|read FILE MB [BLOCK_KB]\n");
+		fprintf(stderr, "usage: rawio write|read FILE MB [BLOCK_KB [STREAMS]]\n");
 		return 2;
 	}
 	writing = !strcmp(argv[1], "write");
 	mb = strtoul(argv[3], NULL, 10);
 	block = (argc > 4 ? strtoul(argv[4], NULL, 10) : 1024) << 10;
-	if (!mb || block < 4096 || block % 4096 || (mb << 20) % block) {
-		fprintf(stderr, "rawio: MB and BLOCK_KB must be positive, BLOCK_KB a multiple of 4 dividing MB\n");
+	streams = argc > 5 ? strtoul(argv[5], NULL, 10) : 1;
+	if (!mb || block < 4096 || block % 4096 || (mb << 20) % block ||
+	    !streams || streams > 64) {
+		fprintf(stderr, "rawio: MB and BLOCK_KB must be positive, BLOCK_KB a multiple of 4 dividing MB, STREAMS 1 to 64\n");
 		return 2;
 	}
 	blocks = (mb << 20) / block;
-	if (posix_memalign((void **)&buf, 4096, block))
-		return fail("allocate a block for", argv[2]);
-	memset(buf, 0xa5, block);
-
-	fd = open(argv[2], writing ? O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT :
-		  O_RDONLY | O_DIRECT, 0600);
-	if (fd < 0)
-		return fail("open", argv[2]);
-	t0 = now();
-	for (unsigned long i = 0; i < blocks; i++) {
-		ssize_t n;
-
-		if (writing) {
-			buf[0] = i;
-			n = write(fd, buf, block);
-		} else {
-			n = read(fd, buf, block);
-			if (n == (ssize_t)block && buf[0] != i)
-				bad++;
-		}
-		if (n != (ssize_t)block) {
-			if (n >= 0)
-				errno = EIO;
-			return fail(writing ? "write" : "read", argv[2]);
-		}
+	bad = mmap(NULL, sizeof(*bad), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (bad == MAP_FAILED)
+		return fail("map a counter for", argv[2]);
+	if (writing) {
+		fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0)
+			return fail("create", argv[2]);
+		close(fd);
 	}
-	if (writing && fsync(fd))
-		return fail("fsync", argv[2]);
+	t0 = now();
+	for (unsigned long s = 0; s < streams; s++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return fail("fork a stream for", argv[2]);
+		if (!pid)
+			_exit(pass(writing, argv[2], blocks, block, streams, s, bad));
+	}
+	while (wait(&status) > 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			err = 1;
 	secs = now() - t0;
-	close(fd);
-	printf("NST RAWIO op=%s bytes=%lu secs=%.3f mb_per_s=%.2f bad_blocks=%lu\n",
-	       argv[1], mb << 20, secs, mb / secs, bad);
-	return bad ? 1 : 0;
+	if (err)
+		return 2;	/* the stream said why */
+	printf("NST RAWIO op=%s bytes=%lu secs=%.3f mb_per_s=%.2f streams=%lu bad_blocks=%lu\n",
+	       argv[1], mb << 20, secs, mb / secs, streams, *bad);
+	return *bad ? 1 : 0;
 }
