@@ -178,6 +178,13 @@ int main(int argc, char **argv)
 	tcpext_child = fork() == 0;
 	if (tcpext_child && mlockall(MCL_CURRENT | MCL_FUTURE))
 		perror("netwatch: mlockall (going on unlocked)");
+	/* each process keeps only the files it reads */
+	for (i = 0; i < NFILES; i++) {
+		if ((i == NETSTAT) != tcpext_child && fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
 	for (;;) {
 		clock_gettime(CLOCK_BOOTTIME, &ts);
 		if (tcpext_child) {
