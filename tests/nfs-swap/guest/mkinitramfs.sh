@@ -14,7 +14,7 @@ bb=$(dpkg -L busybox-static 2>/dev/null | grep '/busybox$' | head -1)
 rm -rf "$work"
 mkdir -p "$work"/{bin,lib,proc,sys,dev,tmp,mnt}
 cp "$bb" "$work/bin/busybox"
-for prog in workload swaptool nbd-connect rawio netwatch; do
+for prog in workload swaptool nbd-connect rawio netwatch kprofile; do
 	gcc -static -O2 -Wall -Wextra -Werror -o "$work/bin/$prog" "$here/$prog.c"
 done
 install -m 755 "$here/init" "$work/init"
