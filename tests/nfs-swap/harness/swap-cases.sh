@@ -221,11 +221,13 @@ PLAN
 }
 
 # Request size of swap to NFSv4.2 at default settings: a linear workload
-# of twice the guest's RAM, 2 passes, verified; the swap traffic of OP
+# of twice the guest's RAM, 2 passes, verified, by PROCS processes (the
+# workload's default, 8 per CPU, when not given); the swap traffic of OP
 # (read: pages swapped in per READ RPC, write: out per WRITE) must
 # average more than MIN_TENTHS / 10 pages per RPC.
+# Usage: case_request_size OP MIN_TENTHS [PROCS]
 case_request_size() {
-	local op=$1 min_tenths=$2 counter OP=${1^^}
+	local op=$1 min_tenths=$2 procs=${3:+-p $3} counter OP=${1^^}
 	case $op in
 	read) counter=pswpin;;
 	write) counter=pswpout;;
@@ -239,7 +241,7 @@ nst_mount_nfs 4.2 /mnt
 nst_check "vm.page-cluster is the default, 3" [ "\$(cat /proc/sys/vm/page-cluster)" = 3 ]
 nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
 p0=\$(nst_vmstat $counter) r0=\$(rpcs)
-nst_check "linear workload (2 x RAM, 2 passes) intact" workload -x 2 -n 2
+nst_check "linear workload (2 x RAM, 2 passes) intact" workload -x 2 -n 2 $procs
 pages=\$((\$(nst_vmstat $counter) - p0)) n=\$((\$(rpcs) - r0))
 echo "$counter: \$pages pages in \$n ${OP}s"
 nst_check "pages went through the NFS swapfile (\$pages)" [ "\$pages" -gt 10000 ]
