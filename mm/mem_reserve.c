@@ -51,6 +51,7 @@ struct mem_reserve_def {
 	unsigned long each;	/* pages for every active one */
 	const char *use_unit;	/* what mem_reserve_use() counts, if called */
 	bool use_in_pages;	/* it counts pages: shown in kB */
+	unsigned long use_max;	/* the most it lets itself use, if bounded */
 };
 
 /*
@@ -58,23 +59,24 @@ struct mem_reserve_def {
  * driver refills from the reserve while memalloc sockets exist (virtio-net:
  * a ring of 256 buffers of up to a page each): 256 pages, once.  Each
  * socket also sends from it: software GSO gives every ~1.4 KB segment of
- * a queued 64 KB skb its own head, ~1 KB, so the 1 MB of swap-out in
- * flight costs up to ~180 pages of heads, plus its own receive queue:
- * 256 pages per socket.  Its current use is the number of skbs alive
+ * a queued 64 KB skb its own head, ~1 KB, and TCP small queues let a
+ * socket have up to 1 MB in the qdisc and the device (however much
+ * swap-out is in flight): up to ~180 pages of heads, plus its own receive
+ * queue, 256 pages per socket.  Its current use is the number of skbs alive
  * that hold memory from the reserves (skb->pfmemalloc), which
  * net/core/skbuff.c counts: a receive buffer, a head or a segment each,
  * a page or less.
  *
  * swap_fs: swap-out to a filesystem keeps at most SWAP_FS_INFLIGHT_MAX
- * pages in flight (mm/page_io.c).  In the worst case every page is its
- * own request: a swap_iocb, the NFS direct request, nfs_page and pgio
- * header, an RPC task and its call and reply buffers, ~8 KB together.
- * The bound is global, so this is taken once.  Its current use is the
- * swap-out in flight, which mm/page_io.c reports.
+ * pages in flight (mm/page_io.c), and SWAP_FS_RESERVE_PAGES (mm/swap.h)
+ * is what that may take from the reserves.  The bound is global, so this
+ * is taken once.  Its current use is the swap-out in flight, which
+ * mm/page_io.c reports; /proc/reserve_info shows the bound with it.
  */
 static const struct mem_reserve_def mem_reserve_defs[NR_MEM_RESERVE_USERS] = {
 	[MEM_RESERVE_NET]	= { "net", 256, 256, "skbs" },
-	[MEM_RESERVE_SWAP_FS]	= { "swap_fs", 2 * SWAP_FS_INFLIGHT_MAX, 0, "kb", true },
+	[MEM_RESERVE_SWAP_FS]	= { "swap_fs", SWAP_FS_RESERVE_PAGES, 0, "kb", true,
+				    SWAP_FS_INFLIGHT_MAX },
 };
 
 enum mem_reserve_ctx {
@@ -233,7 +235,7 @@ static int reserve_info_show(struct seq_file *m, void *v)
 	mutex_lock(&mem_reserve_mutex);
 	for (i = 0; i < NR_MEM_RESERVE_USERS; i++) {
 		const struct mem_reserve_def *def = &mem_reserve_defs[i];
-		long now, peak;
+		long now, peak, max;
 
 		seq_printf(m, "%s.users %u\n", def->name, mem_reserve_active[i]);
 		seq_printf(m, "%s.size_kb %lu\n", def->name,
@@ -243,13 +245,18 @@ static int reserve_info_show(struct seq_file *m, void *v)
 		/* signed: a count that drifts below zero is a bug to see */
 		now = atomic_long_read(&mem_reserve_in_use[i]);
 		peak = READ_ONCE(mem_reserve_peak_in_use[i]);
+		max = def->use_max;
 		if (def->use_in_pages) {
 			now *= PAGE_SIZE / 1024;
 			peak *= PAGE_SIZE / 1024;
+			max *= PAGE_SIZE / 1024;
 		}
 		seq_printf(m, "%s.in_use_%s %ld\n", def->name, def->use_unit, now);
 		seq_printf(m, "%s.peak_in_use_%s %ld\n", def->name, def->use_unit,
 			   peak);
+		if (max)
+			seq_printf(m, "%s.max_in_use_%s %ld\n", def->name,
+				   def->use_unit, max);
 	}
 	mutex_unlock(&mem_reserve_mutex);
 
