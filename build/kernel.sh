@@ -1,25 +1,46 @@
 #!/bin/bash
 # Build a guest kernel from Debian's linux-source tarball.
-# Usage: build/kernel.sh stock|patched|patched-N
+# Usage: build/kernel.sh stock|patched|patched-N[@CONFIG...]
 #   stock:     the base exactly as Debian ships it
 #   patched:   the base + the project's new files (mm/, fs/, net/, ...) +
 #              patches/series applied in order
 #   patched-N: the same with only the first N patches of the series, to
 #              show what one patch changes (tests/nfs-swap/compare -k)
+#   @CONFIG:   any of them configured with build/guest-CONFIG.config
+#              merged after build/guest.config (patched@distro), to show
+#              what a configuration changes; several apply in order
 # Output: out/kernel/VARIANT/{bzImage,config,build.log,made-of}
+# build/kernel.sh --check VARIANT only says whether VARIANT is one (exit 2
+# and why if not), for the tools that check a plan before they start it.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/build/BASE"
-variant=${1:?usage: build/kernel.sh stock|patched|patched-N}
-upto=
-case $variant in
+check=
+[ "${1:-}" != --check ] || { check=1; shift; }
+variant=${1:?usage: build/kernel.sh [--check] stock|patched|patched-N[@CONFIG...]}
+kind=${variant%%@*} upto='' frags=''
+case $kind in
 stock|patched) ;;
-patched-[0-9]|patched-[0-9][0-9]) upto=${variant#patched-};;
+patched-[0-9]|patched-[0-9][0-9]) upto=${kind#patched-};;
 *)
 	echo "kernel.sh: unknown variant '$variant' (stock, patched or patched-N," \
-	     "N the number of patches of patches/series to apply)" >&2
+	     "N the number of patches of patches/series to apply, each may add @CONFIG)" >&2
 	exit 2;;
 esac
+if [ "$kind" != "$variant" ]; then
+	for c in $(tr '@' ' ' <<<"${variant#*@}"); do
+		f=build/guest-$c.config
+		[ -r "$root/$f" ] || {
+			echo "kernel.sh: '@$c' in '$variant' names $f, which does not exist" \
+			     "(the configurations: $(cd "$root/build" && ls guest-*.config 2>/dev/null |
+				sed 's/^guest-\(.*\)\.config$/@\1/' | paste -sd ' '))" >&2
+			exit 2
+		}
+		frags="$frags $root/$f"
+	done
+	[ -n "$frags" ] || { echo "kernel.sh: '$variant' has an empty @CONFIG" >&2; exit 2; }
+fi
+[ -z "$check" ] || exit 0
 
 kdirs="arch block crypto drivers fs include init kernel lib mm net security Documentation"
 dest=$root/out/kernel/$variant
@@ -37,23 +58,23 @@ series_patches() { grep -v '^[[:space:]]*\(#\|$\)' "$series"; }	# in order
 # different series on different days.
 made_of() {
 	local last
-	if [ "$variant" = stock ]; then
+	if [ "$kind" = stock ]; then
 		echo "$(dpkg-query -W -f '${Package} ${Version}' "$DEBIAN_PACKAGE"), no patches"
 	elif [ ! -f "$series" ]; then
 		echo "the base + the new files, no patches"
 	else
 		last=$(series_patches | head -n "${upto:-999}" | tail -n 1)
 		echo "the base + patches 0001-${last%%-*} (last: $last)"
-	fi
+	fi | sed "s|\$|${frags:+, configured with}${frags//$root\//}|"
 }
 
 [ -r "$TARBALL" ] || die "$TARBALL is missing: install $DEBIAN_PACKAGE (build/deps.sh kernel)"
 
 # Everything the tree is made from; a change re-extracts it.
 inputs() {
-	cat "$root/build/BASE" "$root/build/guest.config"
+	cat "$root/build/BASE" "$root/build/guest.config" $frags
 	ls -l --time-style=+%s "$TARBALL" | awk '{print $5, $6}'
-	if [ "$variant" != stock ]; then
+	if [ "$kind" != stock ]; then
 		(cd "$root" && for d in $kdirs patches; do
 			[ -d "$d" ] && find "$d" -type f | sort | xargs -r sha256sum
 		done) || true
@@ -73,7 +94,7 @@ if [ ! -f "$tree/.nfs-swap-inputs" ] || [ "$(cat "$tree/.nfs-swap-inputs")" != "
 		echo "kernel.sh ($variant): WARNING: $TARBALL is Linux $have;" \
 		     "the series was made against $KERNEL_VERSION (build/BASE)" >&2
 	fi
-	if [ "$variant" != stock ]; then
+	if [ "$kind" != stock ]; then
 		for d in $kdirs; do
 			[ -d "$root/$d" ] && cp -r "$root/$d" "$tree/"
 		done
@@ -107,16 +128,22 @@ jobs=$(nproc)
 
 if [ ! -f "$tree/.config" ]; then
 	make -C "$tree" -s CC="$cc" tinyconfig >"$log" 2>&1 || die "make tinyconfig failed, see $log"
-	(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$root/build/guest.config") >>"$log" 2>&1 ||
+	# shellcheck disable=SC2086 # $frags: the @CONFIG files, in order
+	(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$root/build/guest.config" $frags) >>"$log" 2>&1 ||
 		die "merge_config.sh failed, see $log"
 	make -C "$tree" -s CC="$cc" olddefconfig >>"$log" 2>&1 || die "make olddefconfig failed, see $log"
-	# Every symbol the fragment asks for must have stuck.
-	grep -E '^CONFIG_[A-Z0-9_]+=' "$root/build/guest.config" | while IFS='=' read -r sym val; do
+	# Every symbol the fragments ask for must have stuck (the last
+	# fragment that names a symbol decides, as in merge_config.sh).
+	for f in "$root/build/guest.config" $frags; do
+		sed -n "s|^\(CONFIG_[A-Z0-9_]*\)=\(.*\)|\1 ${f#"$root"/} \2|p" "$f"
+	done | awk '{ if (!($1 in line)) k[++n] = $1; line[$1] = $0 }
+		END { for (i = 1; i <= n; i++) print line[k[i]] }' |
+	while read -r sym from val; do
 		if [ "$val" = n ]; then
-			! grep -q "^$sym=[ym]" "$tree/.config" || die "$sym is set although build/guest.config says n"
+			! grep -q "^$sym=[ym]" "$tree/.config" || die "$sym is set although $from says n"
 		else
 			grep -qx "$sym=$val" "$tree/.config" ||
-				die "$sym=$val from build/guest.config did not stick (missing dependency?)"
+				die "$sym=$val from $from did not stick (missing dependency?)"
 		fi
 	done
 fi
