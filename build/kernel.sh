@@ -7,7 +7,7 @@
 #   patched-N: the same with only the first N patches of the series, to
 #              show what one patch changes (tests/nfs-swap/compare -k)
 #   @CONFIG:   any of them configured with build/guest-CONFIG.config
-#              merged after build/guest.config (patched@distro), to show
+#              merged after build/guest.config (patched@slub), to show
 #              what a configuration changes; several apply in order
 # Output: out/kernel/VARIANT/{bzImage,config,build.log,made-of}
 # build/kernel.sh --check VARIANT only says whether VARIANT is one (exit 2
