@@ -1,11 +1,15 @@
 #!/bin/bash
 # Build a guest kernel from Debian's linux-source tarball.
-# Usage: build/kernel.sh stock|patched|patched-N[@CONFIG...]
+# Usage: build/kernel.sh stock|patched|patched-N|patched-without-N[@CONFIG...]
 #   stock:     the base exactly as Debian ships it
 #   patched:   the base + the project's new files (mm/, fs/, net/, ...) +
 #              patches/series applied in order
 #   patched-N: the same with only the first N patches of the series, to
 #              show what one patch changes (tests/nfs-swap/compare -k)
+#   patched-without-N: the whole series but patch N, for a patch whose
+#              effect needs a later one (0020's path is only reached
+#              with 0021's spliced pages); the later patches must still
+#              apply without it
 #   @CONFIG:   any of them configured with build/guest-CONFIG.config
 #              merged after build/guest.config (patched@slub), to show
 #              what a configuration changes; several apply in order
@@ -17,14 +21,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/build/BASE"
 check=
 [ "${1:-}" != --check ] || { check=1; shift; }
-variant=${1:?usage: build/kernel.sh [--check] stock|patched|patched-N[@CONFIG...]}
-kind=${variant%%@*} upto='' frags=''
+variant=${1:?usage: build/kernel.sh [--check] stock|patched|patched-N|patched-without-N[@CONFIG...]}
+kind=${variant%%@*} upto='' without='' frags=''
 case $kind in
 stock|patched) ;;
 patched-[0-9]|patched-[0-9][0-9]) upto=${kind#patched-};;
+patched-without-[1-9]|patched-without-[1-9][0-9]) without=${kind#patched-without-};;
 *)
-	echo "kernel.sh: unknown variant '$variant' (stock, patched or patched-N," \
-	     "N the number of patches of patches/series to apply, each may add @CONFIG)" >&2
+	echo "kernel.sh: unknown variant '$variant' (stock, patched, patched-N with" \
+	     "N the number of patches of patches/series to apply, or patched-without-N" \
+	     "without patch N; each may add @CONFIG)" >&2
 	exit 2;;
 esac
 if [ "$kind" != "$variant" ]; then
@@ -52,6 +58,8 @@ die() { echo "kernel.sh ($variant): $*" >&2; exit 1; }
 
 series=$root/patches/series
 series_patches() { grep -v '^[[:space:]]*\(#\|$\)' "$series"; }	# in order
+# the patches this variant applies, in order
+variant_patches() { series_patches | head -n "${upto:-999}" | awk -v w="$without" 'NR != w'; }
 
 # made_of: what the variant is made of, one line, for the outputs that
 # name a kernel (tests/nfs-swap/compare and tally): "patched" means
@@ -64,7 +72,7 @@ made_of() {
 		echo "the base + the new files, no patches"
 	else
 		last=$(series_patches | head -n "${upto:-999}" | tail -n 1)
-		echo "the base + patches 0001-${last%%-*} (last: $last)"
+		echo "the base + patches 0001-${last%%-*}${without:+ except $(printf %04d "$without")} (last: $last)"
 	fi | sed "s|\$|${frags:+, configured with}${frags//$root\//}|"
 }
 
@@ -100,11 +108,11 @@ if [ ! -f "$tree/.nfs-swap-inputs" ] || [ "$(cat "$tree/.nfs-swap-inputs")" != "
 		done
 		if [ -f "$series" ]; then
 			n=$(series_patches | wc -l)
-			if [ -n "$upto" ] && [ "$upto" -gt "$n" ]; then
+			if [ "${upto:-$without}" -gt "$n" ] 2>/dev/null; then
 				rm -rf "$tree"
-				die "patches/series has $n patches, not $upto"
+				die "patches/series has only $n patches, no patch ${upto:-$without}"
 			fi
-			series_patches | head -n "${upto:-$n}" | while read -r p; do
+			variant_patches | while read -r p; do
 				[ -f "$root/patches/$p" ] || die "patches/series names $p, which does not exist"
 				if ! patch -d "$tree" -p1 -s -N --fuzz=0 --no-backup-if-mismatch \
 				     --dry-run <"$root/patches/$p" >"$dest/patch.err" 2>&1; then
