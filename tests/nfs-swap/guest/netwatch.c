@@ -10,8 +10,8 @@
  *     eth0_tx_drop=N arp=FLAGS tcp_in=N tcp_out=N tcp_retrans=N
  *     sock=RPORT:ST:TXQ:RXQ:TIMER:WHEN:RETR:PROBES:RTO:CWND ...
  *   NST WATCH t=UPTIME tcpext PFMemallocDrop=N TCPMemoryPressures=N ...
- * (counters are totals since boot; one sock= per TCP socket to the host
- * 10.0.2.2: remote port, state, bytes unacked and unread, timer kind
+ * (counters are totals since boot; one sock= per TCP socket to the host,
+ * 10.0.2.2 or over IPv6 fec0::2 (tests/nfs-swap/guest/nst.sh): remote port, state, bytes unacked and unread, timer kind
  * (0 none, 1 retransmit or loss probe, 2 keepalive, 4 zero-window
  * probe) and the time it has left, retransmits, probes sent, RTO and
  * cwnd; times in USER_HZ ticks, 1/100 s).
@@ -36,10 +36,10 @@
 
 static char buf[65536], line[4096];
 
-enum { MEMINFO, SNMP, NETSTAT, DEV, TCP, ARP, NFILES };
+enum { MEMINFO, SNMP, NETSTAT, DEV, TCP, TCP6, ARP, NFILES };
 static const char *const files[NFILES] = {
 	"/proc/meminfo", "/proc/net/snmp", "/proc/net/netstat",
-	"/proc/net/dev", "/proc/net/tcp", "/proc/net/arp",
+	"/proc/net/dev", "/proc/net/tcp", "/proc/net/tcp6", "/proc/net/arp",
 };
 static int fds[NFILES];
 
@@ -105,13 +105,40 @@ static size_t pairs(size_t len, const char *text, const char *prefix,
 	return len;
 }
 
+/*
+ * One sock= for each socket in /proc/net/tcp or tcp6 (file) whose remote
+ * address is host, as that file prints it (32-bit words in host order).
+ */
+static size_t socks(size_t len, int file, const char *host)
+{
+	char rem[33], *p, *save;
+
+	for (p = strtok_r((char *)slurp(file), "\n", &save); p;
+	     p = strtok_r(NULL, "\n", &save)) {
+		unsigned int st, txq, rxq, tr, retr, port;
+		unsigned long when, rto, cwnd;
+		int probes;
+
+		/* sl local rem st txq:rxq tr:when retr uid probes inode
+		 * refcnt ptr rto ato qp cwnd ssthresh
+		 */
+		if (sscanf(p, " %*d: %*x:%*x %32[0-9A-F]:%x %x %x:%x %x:%lx %x %*u %d %*u %*d %*s %lu %*u %*u %lu",
+			   rem, &port, &st, &txq, &rxq, &tr, &when, &retr,
+			   &probes, &rto, &cwnd) != 11 ||
+		    strcmp(rem, host))
+			continue;
+		len = add(len, " sock=%u:%02X:%u:%u:%u:%lu:%u:%d:%lu:%lu",
+			  port, st, txq, rxq, tr, when, retr, probes, rto, cwnd);
+	}
+	return len;
+}
+
 static size_t sample(size_t len)
 {
 	static const char *const tcp[] = { "InSegs", "OutSegs", "RetransSegs", NULL };
 	static const char *const tcpl[] = { "tcp_in", "tcp_out", "tcp_retrans", NULL };
 	unsigned long rx, rxdrop, tx, txdrop, free_kb;
 	unsigned int arpflags;
-	char rem[16], *p, *save;
 	const char *s;
 
 	s = strstr(slurp(MEMINFO), "MemFree:");
@@ -130,24 +157,9 @@ static size_t sample(size_t len)
 	if (s && sscanf(s, "10.0.2.2 %*s %x", &arpflags) == 1)
 		len = add(len, " arp=0x%x", arpflags);
 	len = pairs(len, slurp(SNMP), "Tcp:", tcp, tcpl);
-	for (p = strtok_r((char *)slurp(TCP), "\n", &save); p;
-	     p = strtok_r(NULL, "\n", &save)) {
-		unsigned int st, txq, rxq, tr, retr, port;
-		unsigned long when, rto, cwnd;
-		int probes;
-
-		/* sl local rem st txq:rxq tr:when retr uid probes inode
-		 * refcnt ptr rto ato qp cwnd ssthresh
-		 */
-		if (sscanf(p, " %*d: %*x:%*x %8[0-9A-F]:%x %x %x:%x %x:%lx %x %*u %d %*u %*d %*s %lu %*u %*u %lu",
-			   rem, &port, &st, &txq, &rxq, &tr, &when, &retr,
-			   &probes, &rto, &cwnd) != 11 ||
-		    strcmp(rem, "0202000A"))	/* 10.0.2.2 */
-			continue;
-		len = add(len, " sock=%u:%02X:%u:%u:%u:%lu:%u:%d:%lu:%lu",
-			  port, st, txq, rxq, tr, when, retr, probes, rto, cwnd);
-	}
-	return len;
+	len = socks(len, TCP, "0202000A");	/* 10.0.2.2 */
+	/* fec0::2; tcp6 is missing on a kernel without IPv6 */
+	return socks(len, TCP6, "0000C0FE000000000000000002000000");
 }
 
 /* write() line[] as one line (add() leaves room for the newline) */

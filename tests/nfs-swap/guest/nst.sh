@@ -33,19 +33,45 @@ nst_boot() {
 	ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
 }
 
+# nst_net6: reach the host over IPv6 from here on (NST_HOST=fec0::2,
+# which QEMU's user network takes to the host's ::1): wait until eth0 has
+# an address beyond its link from the router advertisement (SLAAC, DAD
+# done).
+# Needs a kernel with IPv6 (build/guest-net6.config).
+nst_net6() {
+	i=0
+	[ -e /proc/net/if_inet6 ] || { nst_log CHECK FAIL "this kernel has no IPv6 (build/guest-net6.config)"; return 1; }
+	# if_inet6: address ifindex prefixlen scope flags name; scope 10 is
+	# host, 20 link (the others: 00 global, 40 site, which QEMU's fec0::
+	# is), flag 0x40 tentative (DAD not done)
+	while ! awk '$6 == "eth0" && $4 != "10" && $4 != "20" && !and(("0x" $5) + 0, 64) { f = 1 } END { exit !f }' \
+	      /proc/net/if_inet6 2>/dev/null; do
+		[ $i -lt 30 ] || {
+			sed 's/^/if_inet6: /' /proc/net/if_inet6
+			nst_log CHECK FAIL "eth0 got no IPv6 address beyond its link in 30 s"
+			return 1
+		}
+		sleep 1; i=$((i + 1))
+	done
+	NST_HOST=fec0::2
+	nst_log NET6 "$(awk '$6 == "eth0" && $4 != "10" && $4 != "20" { print $1 }' /proc/net/if_inet6)" host=$NST_HOST
+}
+
 # nst_mount_nfs VERS DIR: mount the run's export (NST_EXPORT, set by the
-# host in the plan) with NFS version 3, 4.0, 4.1 or 4.2.
+# host in the plan) with NFS version 3, 4.0, 4.1 or 4.2, from NST_HOST
+# (IPv4, or IPv6 after nst_net6).
 nst_mount_nfs() {
-	vers=$1 dir=$2 export=${3:-$NST_EXPORT}
+	vers=$1 dir=$2 export=${3:-$NST_EXPORT} src=$NST_HOST any=0.0.0.0
+	case $NST_HOST in *:*) src="[$NST_HOST]" any=::;; esac
 	mkdir -p "$dir"
 	case $vers in
 	3) opts="vers=3,proto=tcp,nolock,addr=$NST_HOST,mountaddr=$NST_HOST,mountproto=tcp,mountport=$NST_MNT_PORT";;
-	# clientaddr=0.0.0.0: no NFSv4.0 callback channel, so the server never
-	# connects out to the guest's address.
-	4.*) opts="vers=$vers,addr=$NST_HOST,clientaddr=0.0.0.0";;
+	# clientaddr=0.0.0.0 (::): no NFSv4.0 callback channel, so the server
+	# never connects out to the guest's address.
+	4.*) opts="vers=$vers,addr=$NST_HOST,clientaddr=$any";;
 	*) nst_log CHECK FAIL "unknown NFS version $vers"; return 1;;
 	esac
-	swaptool mount "$NST_HOST:$export" "$dir" nfs "$opts"
+	swaptool mount "$src:$export" "$dir" nfs "$opts"
 }
 
 # nst_swaps: one line per active swap area: NST SWAPS file size_kb used_kb prio

@@ -8,6 +8,9 @@
 #               the same with the guest in the background)
 #   guest_verdict                 0 when the guest finished its plan with
 #               every check ok, no kernel WARNING/BUG/Oops; else says why
+#   needs_config NAME             stop unless the kernel has what
+#               build/guest-NAME.config adds; NST_NIC=MODEL: the guest's
+#               network device (run-guest --nic)
 # and stops whatever servers the case started when it exits, however.
 # Exit status of a case: 0 pass, 1 fail, 2 the harness itself failed.
 set -eu
@@ -36,6 +39,17 @@ long_case() {
 	exit 77
 }
 fail() { echo "$CASE: FAIL: $*"; exit 1; }
+# needs_config NAME: the case needs what build/guest-NAME.config adds to
+# the guest kernel (a device, IPv6); stops with what to run instead when
+# $VARIANT's kernel was not configured with it.
+needs_config() {
+	local frag=$NST_TOP/build/guest-$1.config sym config
+	config=$(dirname "$KERNEL")/config
+	for sym in $(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=y$/\1/p' "$frag"); do
+		grep -qx "$sym=y" "$config" 2>/dev/null ||
+			die "$VARIANT's kernel has no $sym: this case needs build/guest-$1.config (VARIANT=$VARIANT@$1, or tests/nfs-swap/compare -k $VARIANT@$1)"
+	done
+}
 
 . "$NST_SUITE/harness/server.sh"
 
@@ -75,7 +89,7 @@ guest_boot() {
 	echo "$CASE: booting $VARIANT kernel, log: $RUN/guest.log"
 	"$NST_SUITE/harness/run-guest" --kernel "$KERNEL" --initrd "$INITRD" \
 		--plan "$plan" --log "$RUN/guest.log" --result "$RUN/guest.result" \
-		--on-stall "$NST_SUITE/harness/host-state '$RUN'" "$@"
+		--on-stall "$NST_SUITE/harness/host-state '$RUN'" ${NST_NIC:+--nic "$NST_NIC"} "$@"
 }
 
 guest_collect() {	# guest_collect RC: RC is guest_boot's exit code

@@ -2,6 +2,9 @@
 # nfs_server_start: rpcbind (unless one runs) + nfs-ganesha with the VFS
 #   FSAL exporting $RUN/export (read-write) and $RUN/export-ro (read-only),
 #   NFSv3 and v4 over TCP, with state, log and pid files in $RUN/ganesha.
+#   It listens on 127.0.0.1, or on NST_SERVER_BIND when set (::1 for a
+#   guest that mounts over IPv6: QEMU's user network takes its fec0::2 to
+#   the host's ::1, and nfs-ganesha listens on one address).
 # nfs_server_restart DOWN: kill it and start it again DOWN seconds later.
 # nbd_server_start FILE: Debian's nbd-server exporting FILE as "swap".
 # servers_stop: ends what this run started, by pid, and waits until the
@@ -68,7 +71,7 @@ nfs_server_start() {
 	fi
 	cat >"$g/ganesha.conf" <<CONF
 NFS_CORE_PARAM {
-	Bind_addr = 127.0.0.1;
+	Bind_addr = ${NST_SERVER_BIND:-127.0.0.1};
 	NFS_Port = 2049;
 	MNT_Port = $NST_MNT_PORT;
 	Enable_NLM = false;

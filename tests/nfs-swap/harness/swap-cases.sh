@@ -103,11 +103,17 @@ PLAN
 # megabytes and set what a plan needs to use it: $dev (the swap device or
 # file in the guest), $setup (the plan line that makes it reachable),
 # $mountpoint (the NFS mount, or empty), $disk_opts (run-guest options).
-# TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2, nbd, or local (virtio-blk).
+# TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2 (each also as nfsV-ipv6: over
+# IPv6, on a kernel with build/guest-net6.config), nbd, or local
+# (virtio-blk).
 swap_target() {
 	local transport=$1 mb=$2
 	mountpoint= disk_opts=
 	case $transport in
+	nfs*-ipv6)	# the same over IPv6: see nst_net6 and NST_SERVER_BIND
+		NST_SERVER_BIND=::1 swap_target "${transport%-ipv6}" "$mb"
+		setup="nst_net6; $setup"
+		;;
 	nfs*)
 		nfs_server_start
 		make_swapfile "$NST_EXPORT/swapfile" "${mb}M"
@@ -124,7 +130,7 @@ swap_target() {
 		make_swapfile "$RUN/local-swap.img" "${mb}M"
 		dev=/dev/vda setup=: disk_opts="--disk $RUN/local-swap.img"
 		;;
-	*) die "unknown transport $transport (nfs3 nfs4.0 nfs4.1 nfs4.2 nbd local)";;
+	*) die "unknown transport $transport (nfs3 nfs4.0 nfs4.1 nfs4.2, any of them -ipv6; nbd local)";;
 	esac
 }
 
