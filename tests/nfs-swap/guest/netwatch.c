@@ -11,7 +11,8 @@
  *     sock=RPORT:ST:TXQ:RXQ:TIMER:WHEN:RETR:PROBES:RTO:CWND ...
  *   NST WATCH t=UPTIME tcpext PFMemallocDrop=N TCPMemoryPressures=N ...
  * (counters are totals since boot; one sock= per TCP socket to the host,
- * 10.0.2.2 or over IPv6 fec0::2 (tests/nfs-swap/guest/nst.sh): remote port, state, bytes unacked and unread, timer kind
+ * 10.0.2.2 or over IPv6 fec0::2 (tests/nfs-swap/guest/nst.sh): remote
+ * port, state, bytes unacked and unread, timer kind
  * (0 none, 1 retransmit or loss probe, 2 keepalive, 4 zero-window
  * probe) and the time it has left, retransmits, probes sent, RTO and
  * cwnd; times in USER_HZ ticks, 1/100 s).
