@@ -31,6 +31,24 @@ nst_boot() {
 	nst_check "guest sees $want CPUs" [ "$have" = "$want" ]
 	ifconfig lo 127.0.0.1 up
 	ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
+	# e1000 and 8139cp report the link from a watchdog a second or two
+	# later; what is sent before that is dropped (and counted in
+	# tx_dropped, which cases check), as a real client would wait for it
+	i=0
+	while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ]; do
+		[ $i -lt 30 ] || { nst_log CHECK FAIL "eth0 has no link after 30 s"; return 1; }
+		sleep 1; i=$((i + 1))
+	done
+	nst_log LINK eth0 carrier after ${i} s
+}
+
+# nst_addr6: eth0's IPv6 addresses beyond its link, DAD done.
+# if_inet6: address ifindex prefixlen scope flags name; scope 10 is host,
+# 20 link (the others: 00 global, 40 site, which QEMU's fec0:: is), flag
+# 0x40 tentative (DAD not done)
+nst_addr6() {
+	awk '$6 == "eth0" && $4 != "10" && $4 != "20" && !and(("0x" $5) + 0, 64) { print $1 }' \
+		/proc/net/if_inet6 2>/dev/null
 }
 
 # nst_net6: reach the host over IPv6 from here on (NST_HOST=fec0::2,
@@ -41,11 +59,7 @@ nst_boot() {
 nst_net6() {
 	i=0
 	[ -e /proc/net/if_inet6 ] || { nst_log CHECK FAIL "this kernel has no IPv6 (build/guest-net6.config)"; return 1; }
-	# if_inet6: address ifindex prefixlen scope flags name; scope 10 is
-	# host, 20 link (the others: 00 global, 40 site, which QEMU's fec0::
-	# is), flag 0x40 tentative (DAD not done)
-	while ! awk '$6 == "eth0" && $4 != "10" && $4 != "20" && !and(("0x" $5) + 0, 64) { f = 1 } END { exit !f }' \
-	      /proc/net/if_inet6 2>/dev/null; do
+	while [ -z "$(nst_addr6)" ]; do
 		[ $i -lt 30 ] || {
 			sed 's/^/if_inet6: /' /proc/net/if_inet6
 			nst_log CHECK FAIL "eth0 got no IPv6 address beyond its link in 30 s"
@@ -54,7 +68,7 @@ nst_net6() {
 		sleep 1; i=$((i + 1))
 	done
 	NST_HOST=fec0::2
-	nst_log NET6 "$(awk '$6 == "eth0" && $4 != "10" && $4 != "20" { print $1 }' /proc/net/if_inet6)" host=$NST_HOST
+	nst_log NET6 "$(nst_addr6)" host=$NST_HOST
 }
 
 # nst_mount_nfs VERS DIR: mount the run's export (NST_EXPORT, set by the
