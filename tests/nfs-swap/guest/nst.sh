@@ -34,12 +34,21 @@ nst_boot() {
 	# e1000 and 8139cp report the link from a watchdog a second or two
 	# later; what is sent before that is dropped (and counted in
 	# tx_dropped, which cases check), as a real client would wait for it
-	i=0
-	while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ]; do
-		[ $i -lt 30 ] || { nst_log CHECK FAIL "eth0 has no link after 30 s"; return 1; }
-		sleep 1; i=$((i + 1))
+	nst_wait 30 "eth0 has a link" grep -qsx 1 /sys/class/net/eth0/carrier || return 1
+	nst_log LINK eth0 carrier after $nst_waited s
+}
+
+# nst_wait SECS WHAT CMD...: run CMD once a second until it succeeds,
+# at most SECS times more; then CHECK FAIL "WHAT" and status 1.
+# $nst_waited: the seconds it took.
+nst_wait() {
+	secs=$1 what=$2
+	shift 2
+	nst_waited=0
+	until "$@"; do
+		[ $nst_waited -lt "$secs" ] || { nst_log CHECK FAIL "$what: not within $secs s"; return 1; }
+		sleep 1; nst_waited=$((nst_waited + 1))
 	done
-	nst_log LINK eth0 carrier after ${i} s
 }
 
 # nst_addr6: eth0's IPv6 addresses beyond its link, DAD done.
@@ -50,6 +59,7 @@ nst_addr6() {
 	awk '$6 == "eth0" && $4 != "10" && $4 != "20" && !and(("0x" $5) + 0, 64) { print $1 }' \
 		/proc/net/if_inet6 2>/dev/null
 }
+nst_has_addr6() { [ -n "$(nst_addr6)" ]; }
 
 # nst_net6: reach the host over IPv6 from here on (NST_HOST=fec0::2,
 # which QEMU's user network takes to the host's ::1): wait until eth0 has
@@ -57,16 +67,11 @@ nst_addr6() {
 # done).
 # Needs a kernel with IPv6 (build/guest-net6.config).
 nst_net6() {
-	i=0
 	[ -e /proc/net/if_inet6 ] || { nst_log CHECK FAIL "this kernel has no IPv6 (build/guest-net6.config)"; return 1; }
-	while [ -z "$(nst_addr6)" ]; do
-		[ $i -lt 30 ] || {
-			sed 's/^/if_inet6: /' /proc/net/if_inet6
-			nst_log CHECK FAIL "eth0 got no IPv6 address beyond its link in 30 s"
-			return 1
-		}
-		sleep 1; i=$((i + 1))
-	done
+	nst_wait 30 "eth0 has an IPv6 address beyond its link" nst_has_addr6 || {
+		sed 's/^/if_inet6: /' /proc/net/if_inet6
+		return 1
+	}
 	NST_HOST=fec0::2
 	nst_log NET6 "$(nst_addr6)" host=$NST_HOST
 }
@@ -128,6 +133,22 @@ nst_expect_error() {
 
 # nst_dmesg_has PATTERN: the kernel said it (for clear error messages)
 nst_dmesg_has() { dmesg | grep -q "$1"; }
+
+# nst_alloc_failures FN...: the "page allocation failure" lines of the
+# kernel log whose call trace passes through one of the functions FN.
+# The kernel prints at most one such failure in 10 s (warn_alloc's
+# ratelimit): an empty answer means none was printed, not none happened.
+nst_alloc_failures() {
+	dmesg | awk -v fns=" $* " '
+		/page allocation failure/ { cur = $0; next }
+		cur == "" { next }
+		/<\/TASK>/ { cur = ""; next }
+		match($0, /[A-Za-z0-9_.]+\+0x[0-9a-f]+\/0x/) {
+			fn = substr($0, RSTART, RLENGTH)
+			sub(/\+.*/, "", fn)
+			if (index(fns, " " fn " ")) { print cur; cur = "" }
+		}'
+}
 
 # nst_reserve KEY: a value from /proc/reserve_info (patched kernels),
 # empty when the kernel has no such file or key
