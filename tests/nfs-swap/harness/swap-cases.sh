@@ -179,7 +179,9 @@ SUMMARY
 # allocation that swap-out needs on its way to the wire, also where the
 # device's transmit path copies a one-MSS retransmit (validate_xmit_skb),
 # must be one of them.  The workload must complete with every page
-# intact, and the guest must not have dropped a packet on transmit.
+# intact, the guest must not have dropped a packet on transmit, and no
+# allocation of TCP's transmit path may have failed (the kernel prints a
+# failure's call trace; one in 10 s at most, so a case may miss one).
 case_raise_min_free() {
 	local transport=$1 mem=${MEM:-256} cpus=${CPUS:-2}
 	local dev setup mountpoint disk_opts
@@ -201,6 +203,8 @@ out=\$((\$(nst_vmstat pswpout) - out0))
 nst_check "it swapped out after the raise (\$out pages)" [ \$out -gt 50000 ]
 drops=\$(nst_netdev eth0 tx_dropped)
 nst_check "eth0 dropped no packet on transmit (\$drops)" [ "\$drops" = 0 ]
+fails=\$(nst_alloc_failures tcp_write_xmit __tcp_retransmit_skb tcp_send_loss_probe)
+nst_check "no allocation of a TCP transmit failed (the swap socket is the only busy one)\${fails:+: \$fails}" [ -z "\$fails" ]
 nst_reserve_report
 nst_check "swapoff $dev" swaptool off $dev
 PLAN
