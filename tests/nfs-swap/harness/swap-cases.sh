@@ -232,31 +232,48 @@ PLAN
 
 # Request size of swap to NFSv4.2 at default settings: a linear workload
 # of twice the guest's RAM, 2 passes, verified, by PROCS processes (the
-# workload's default, 8 per CPU, when not given); the swap traffic of OP
-# (read: pages swapped in per READ RPC, write: out per WRITE) must
-# average more than MIN_TENTHS / 10 pages per RPC.
-# Usage: case_request_size OP MIN_TENTHS [PROCS]
+# workload's default, 8 per CPU, when PROCS is empty or not given); the
+# swap traffic of OP (read: pages swapped in per READ RPC, write: out per
+# WRITE) must average more than MIN_TENTHS / 10 pages per RPC.  With
+# MAX_PERCENT, what tasks running with PF_MEMALLOC took from the
+# emergency reserve over the workload (charged.pf_memalloc_kb of
+# /proc/reserve_info) must also stay under MAX_PERCENT % of the bytes
+# swapped out in that time.
+# Usage: case_request_size OP MIN_TENTHS [PROCS [MAX_PERCENT]]
 case_request_size() {
-	local op=$1 min_tenths=$2 procs=${3:+-p $3} counter OP=${1^^}
+	local op=$1 min_tenths=$2 procs=${3:+-p $3} max_pct=${4:-} counter OP=${1^^}
+	local reserve_first= reserve_checks=
 	case $op in
 	read) counter=pswpin;;
 	write) counter=pswpout;;
 	*) fail "case_request_size: OP is read or write, not '$op'";;
 	esac
+	[ -z "$max_pct" ] ||
+		reserve_first='nst_check "the kernel reports charged.pf_memalloc_kb" [ -n "$(nst_reserve charged.pf_memalloc_kb)" ] || exit 1'
+	[ -z "$max_pct" ] || reserve_checks=$(cat <<CHECKS
+out=\$(((\$(nst_vmstat pswpout) - o0) * 4)) c=\$((\$(nst_reserve charged.pf_memalloc_kb) - c0))
+nst_reserve_report
+nst_check "pages went out through the NFS swapfile (\$out kB)" [ "\$out" -gt 40000 ]
+nst_check "PF_MEMALLOC took less than $max_pct % of that from the reserve (\$c kB)" \\
+	[ \$((100 * c)) -lt \$(($max_pct * out)) ]
+CHECKS
+)
 	nfs_server_start
 	make_swapfile "$NST_EXPORT/swapfile" 1024M
 	guest_run --mem 256 --cpus 2 --deadline 900 <<PLAN
 rpcs() { nst_nfs_op /mnt $op | cut -d' ' -f1; }	# $OP RPCs so far
+$reserve_first
 nst_mount_nfs 4.2 /mnt
 nst_check "vm.page-cluster is the default, 3" [ "\$(cat /proc/sys/vm/page-cluster)" = 3 ]
 nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
-p0=\$(nst_vmstat $counter) r0=\$(rpcs)
+p0=\$(nst_vmstat $counter) r0=\$(rpcs) o0=\$(nst_vmstat pswpout) c0=\$(nst_reserve charged.pf_memalloc_kb)
 nst_check "linear workload (2 x RAM, 2 passes) intact" workload -x 2 -n 2 $procs
 pages=\$((\$(nst_vmstat $counter) - p0)) n=\$((\$(rpcs) - r0))
 echo "$counter: \$pages pages in \$n ${OP}s"
 nst_check "pages went through the NFS swapfile (\$pages)" [ "\$pages" -gt 10000 ]
 nst_check "more than $((min_tenths / 10)).$((min_tenths % 10)) pages per $OP (\$pages pages / \$n ${OP}s)" \\
 	[ \$((10 * pages)) -gt \$(($min_tenths * n)) ]
+$reserve_checks
 nst_check "swapoff /mnt/swapfile" swaptool off /mnt/swapfile
 PLAN
 	guest_verdict
