@@ -2,6 +2,7 @@
 #   make run            build, serve, boot one diskless client swapping over
 #                       NFS under the seed workload, and summarise
 #   make test           the suite (tests/nfs-swap), TAP, on the patched kernel
+#                       (VARIANT=stock: on the stock one)
 #   make kernel         build both guest kernels (stock and patched)
 #   make print-kernel [VARIANT=stock]   path of a bzImage
 #   make bench [BENCH=--quick]   benchmarks (bench/run: local, NBD, NFS and
@@ -34,11 +35,13 @@ $(INITRAMFS): $(GUEST_SRC) | deps
 	@mkdir -p $(dir $@)
 	tests/nfs-swap/guest/mkinitramfs.sh $@
 
-run: kernel initramfs
+# run and test build only the kernel they boot ($(VARIANT)); compare and
+# bench build the others they are asked for
+run: $(OUT)/kernel/$(VARIANT)/bzImage initramfs
 	VARIANT=$(VARIANT) NST_RUNS=$(OUT)/runs/run-$$(date +%Y%m%d-%H%M%S) \
 		tests/nfs-swap/cases/031-seed-nfs4.2
 
-test: kernel initramfs
+test: $(OUT)/kernel/$(VARIANT)/bzImage initramfs
 	tests/nfs-swap/run
 
 bench: kernel initramfs
