@@ -173,7 +173,10 @@ SUMMARY
 }
 
 # An admin raises vm.min_free_kbytes to 64 MB while the seed workload
-# swaps over TRANSPORT (see swap_target).  Free memory is then far below
+# (4 x RAM; PASSES verifying passes after the stamping, 2 when not given)
+# swaps over TRANSPORT (see swap_target).  The raise comes 20000 pages
+# into the stamping, so the window of reserve-only allocations after it
+# is the same for any PASSES.  Free memory is then far below
 # the new GFP_ATOMIC floor (3/8 of min) until reclaim catches up, so for
 # a while only allocations that may use the reserves succeed: every
 # allocation that swap-out needs on its way to the wire, also where the
@@ -182,8 +185,9 @@ SUMMARY
 # intact, the guest must not have dropped a packet on transmit, and no
 # allocation of TCP's transmit path may have failed (the kernel prints a
 # failure's call trace; one in 10 s at most, so a case may miss one).
+# Usage: case_raise_min_free TRANSPORT [PASSES]
 case_raise_min_free() {
-	local transport=$1 mem=${MEM:-256} cpus=${CPUS:-2}
+	local transport=$1 passes=${2:-2} mem=${MEM:-256} cpus=${CPUS:-2}
 	local dev setup mountpoint disk_opts
 	swap_target "$transport" $(( mem * 5 ))
 	guest_run --mem "$mem" --cpus "$cpus" --deadline 900 <<PLAN
@@ -191,14 +195,14 @@ $(plan_sysctls)
 $setup
 nst_check "swapon $dev" swaptool on $dev
 nst_reserve_report
-workload -x 4 -n 2 &
+workload -x 4 -n $passes &
 w=\$!
 nst_wait_pswpout 20000 \$w
 out0=\$(nst_vmstat pswpout)
 nst_log RAISE pswpout=\$out0 free_kb=\$(nst_meminfo MemFree)
 nst_sysctl vm.min_free_kbytes 65536
 wait \$w && rc=0 || rc=\$?
-nst_check "seed workload (4 x RAM, 2 passes) intact across the raise" [ \$rc = 0 ]
+nst_check "seed workload (4 x RAM, passes: $passes) intact across the raise" [ \$rc = 0 ]
 out=\$((\$(nst_vmstat pswpout) - out0))
 nst_check "it swapped out after the raise (\$out pages)" [ \$out -gt 50000 ]
 drops=\$(nst_netdev eth0 tx_dropped)
@@ -231,18 +235,27 @@ PLAN
 }
 
 # Request size of swap to NFSv4.2 at default settings: a linear workload
-# of twice the guest's RAM, 2 passes, verified, by PROCS processes (the
-# workload's default, 8 per CPU, when PROCS is empty or not given); the
-# swap traffic of OP (read: pages swapped in per READ RPC, write: out per
-# WRITE) must average more than MIN_TENTHS / 10 pages per RPC.  With
-# MAX_PERCENT, what tasks running with PF_MEMALLOC took from the
-# emergency reserve over the workload (charged.pf_memalloc_kb of
-# /proc/reserve_info) must also stay under MAX_PERCENT % of the bytes
-# swapped out in that time.
-# Usage: case_request_size OP MIN_TENTHS [PROCS [MAX_PERCENT]]
+# of twice the guest's RAM, verified, by N processes (procs=N; the
+# workload's default, 8 per CPU, when not given) over N verifying passes
+# after the stamping (passes=N; 2 when not given); the swap traffic of
+# OP (read: pages swapped in per READ RPC, write: out per WRITE) must
+# average more than MIN_TENTHS / 10 pages per RPC.  With max_percent=N,
+# what tasks running with PF_MEMALLOC took from the emergency reserve
+# over the workload (charged.pf_memalloc_kb of /proc/reserve_info) must
+# also stay under N % of the bytes swapped out in that time.
+# Usage: case_request_size OP MIN_TENTHS [procs=N] [passes=N] [max_percent=N]
 case_request_size() {
-	local op=$1 min_tenths=$2 procs=${3:+-p $3} max_pct=${4:-} counter OP=${1^^}
+	local op=$1 min_tenths=$2 procs= passes=2 max_pct= counter OP=${1^^} arg
 	local reserve_first= reserve_checks=
+	shift 2
+	for arg; do
+		case $arg in
+		procs=[1-9]*) procs="-p ${arg#*=}";;
+		passes=[1-9]*) passes=${arg#*=};;
+		max_percent=[1-9]*) max_pct=${arg#*=};;
+		*) fail "case_request_size: '$arg' is none of procs=N passes=N max_percent=N";;
+		esac
+	done
 	case $op in
 	read) counter=pswpin;;
 	write) counter=pswpout;;
@@ -268,7 +281,7 @@ nst_mount_nfs 4.2 /mnt
 nst_check "vm.page-cluster is the default, 3" [ "\$(cat /proc/sys/vm/page-cluster)" = 3 ]
 nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
 p0=\$(nst_vmstat $counter) r0=\$(rpcs) o0=\$(nst_vmstat pswpout) c0=\$(nst_reserve charged.pf_memalloc_kb)
-nst_check "linear workload (2 x RAM, 2 passes) intact" workload -x 2 -n 2 $procs
+nst_check "linear workload (2 x RAM, passes: $passes) intact" workload -x 2 -n $passes $procs
 pages=\$((\$(nst_vmstat $counter) - p0)) n=\$((\$(rpcs) - r0))
 echo "$counter: \$pages pages in \$n ${OP}s"
 nst_check "pages went through the NFS swapfile (\$pages)" [ "\$pages" -gt 10000 ]
