@@ -157,6 +157,32 @@ nst_reserve() {
 	awk -v k="$1" '$1 == k { print $2 }' /proc/reserve_info
 }
 
+# nst_reserve_mark: remember how many pages have gone out to swap and
+# what tasks running with PF_MEMALLOC have taken from the emergency
+# reserve (charged.pf_memalloc_kb), for nst_check_reserve_share.  A
+# kernel without the counter ends the plan here.
+nst_reserve_mark() {
+	nst_check "the kernel reports charged.pf_memalloc_kb" \
+		[ -n "$(nst_reserve charged.pf_memalloc_kb)" ] || exit 1
+	nst_mark_out=$(nst_vmstat pswpout)
+	nst_mark_pf=$(nst_reserve charged.pf_memalloc_kb)
+}
+
+# nst_check_reserve_share PCT WHERE: since nst_reserve_mark, more than
+# 40000 kB went out to swap (through WHERE, for the message), and
+# PF_MEMALLOC took less than PCT % of those bytes from the reserve: swap-
+# out hands its pages to the transport instead of copying them into
+# memory that, at that point, only the reserve has.
+nst_check_reserve_share() {
+	local out pf
+	out=$((($(nst_vmstat pswpout) - nst_mark_out) * 4))
+	pf=$(($(nst_reserve charged.pf_memalloc_kb) - nst_mark_pf))
+	nst_reserve_report
+	nst_check "pages went out through $2 ($out kB)" [ "$out" -gt 40000 ]
+	nst_check "PF_MEMALLOC took less than $1 % of that from the reserve ($pf kB)" \
+		[ $((100 * pf)) -lt $(($1 * out)) ]
+}
+
 # nst_reserve_report: /proc/reserve_info on the console, one line
 nst_reserve_report() {
 	if [ -r /proc/reserve_info ]; then
