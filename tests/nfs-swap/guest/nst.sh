@@ -162,10 +162,9 @@ nst_reserve() {
 # reserve (charged.pf_memalloc_kb), for nst_check_reserve_share.  A
 # kernel without the counter ends the plan here.
 nst_reserve_mark() {
-	nst_check "the kernel reports charged.pf_memalloc_kb" \
-		[ -n "$(nst_reserve charged.pf_memalloc_kb)" ] || exit 1
 	nst_mark_out=$(nst_vmstat pswpout)
 	nst_mark_pf=$(nst_reserve charged.pf_memalloc_kb)
+	nst_check "the kernel reports charged.pf_memalloc_kb" [ -n "$nst_mark_pf" ] || exit 1
 }
 
 # nst_check_reserve_share PCT WHERE: since nst_reserve_mark, more than

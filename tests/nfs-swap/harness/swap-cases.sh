@@ -13,9 +13,10 @@ plan_sysctls() {
 swap_kb() { echo $(( ($1 * 256 - 1) * 4 )); }
 
 # case_options FN NAME... -- ARG...: the named options of a case body.
-# Each ARG is NAME=N, N a positive whole number, for one of the NAMEs; it sets the
-# variable NAME, which the caller has declared local with its default.
-# Anything else fails the case, naming FN and the options it takes.
+# Each ARG is NAME=N, N a positive whole number, for one of the NAMEs;
+# it sets the variable NAME, which the caller has declared local with
+# its default.  Anything else fails the case, naming FN and the options
+# it takes.
 case_options() {
 	local fn=$1 names=" " arg
 	shift
