@@ -176,7 +176,6 @@ nst_check_reserve_share() {
 	local out pf
 	out=$((($(nst_vmstat pswpout) - nst_mark_out) * 4))
 	pf=$(($(nst_reserve charged.pf_memalloc_kb) - nst_mark_pf))
-	nst_reserve_report
 	nst_check "pages went out through $2 ($out kB)" [ "$out" -gt 40000 ]
 	nst_check "PF_MEMALLOC took less than $1 % of that from the reserve ($pf kB)" \
 		[ $((100 * pf)) -lt $(($1 * out)) ]

@@ -288,7 +288,7 @@ case_request_size() {
 	*) fail "case_request_size: OP is read or write, not '$op'";;
 	esac
 	if [ -n "$max_percent" ]; then
-		mark=nst_reserve_mark share="nst_check_reserve_share $max_percent 'the NFS swapfile'"
+		mark=nst_reserve_mark share="nst_reserve_report; nst_check_reserve_share $max_percent 'the NFS swapfile'"
 	fi
 	nfs_server_start
 	make_swapfile "$NST_EXPORT/swapfile" 1024M
