@@ -6,7 +6,9 @@
 #   guest that mounts over IPv6: QEMU's user network takes its fec0::2 to
 #   the host's ::1, and nfs-ganesha listens on one address).
 # nfs_server_restart DOWN: kill it and start it again DOWN seconds later.
-# nbd_server_start FILE: Debian's nbd-server exporting FILE as "swap".
+# nbd_server_start FILE [PORT]: Debian's nbd-server exporting FILE as
+#   "swap", on NST_NBD_PORT unless PORT is given.  It serves one
+#   connection (-d): a plan that connects again needs a second server.
 # servers_stop: ends what this run started, by pid, and waits until the
 #   processes are gone and the ports are free.
 # Ports are fixed (the guest reaches them at 10.0.2.2): NFS 2049,
@@ -123,20 +125,20 @@ nfs_server_restart() {
 }
 
 nbd_server_start() {
-	local n=$RUN/nbd
+	local port=${2:-$NST_NBD_PORT} n=$RUN/nbd${2:+-$2}
 	mkdir -p "$n"
-	wait_port $NST_NBD_PORT down 20 || die "port $NST_NBD_PORT on 127.0.0.1 is in use by another program"
+	wait_port "$port" down 20 || die "port $port on 127.0.0.1 is in use by another program"
 	cat >"$n/config" <<CONF
 [generic]
 	listenaddr = 127.0.0.1
-	port = $NST_NBD_PORT
+	port = $port
 	allowlist = false
 [swap]
 	exportname = $1
 CONF
 	nbd-server -C "$n/config" -d >"$n/nbd-server.log" 2>&1 &
 	remember_pid $!
-	wait_port $NST_NBD_PORT up 20 || die "nbd-server did not start (log: $n/nbd-server.log)"
+	wait_port "$port" up 20 || die "nbd-server did not start (log: $n/nbd-server.log)"
 }
 
 servers_stop() {
