@@ -11,17 +11,32 @@
  *   nbd-connect HOST PORT EXPORTNAME /dev/nbdX
  *	On success prints one line to stdout:
  *	"NST NBD connected dev=/dev/nbdX size=<bytes> pid=<child pid>"
+ *   nbd-connect -p HOST PORT EXPORTNAME /dev/nbdX
+ *	The same through the kernel's netlink interface, persistent: the
+ *	device waits up to DEAD_CONN_TIMEOUT s for a new connection when
+ *	the server goes away, and a child process watches for the
+ *	kernel's NBD_CMD_LINK_DEAD, connects to HOST PORT again and hands
+ *	the new socket over with NBD_CMD_RECONFIGURE (as "nbd-client
+ *	-persist" does).  Each reconnect prints to stderr (the console):
+ *	"NST NBD reconnected dev=/dev/nbdX tries=<n>".  The child ends
+ *	when the device is disconnected.
  *   nbd-connect -d /dev/nbdX
- *	Disconnects; prints "NST NBD disconnected dev=/dev/nbdX".
+ *	Disconnects (netlink NBD_CMD_DISCONNECT, for devices connected
+ *	either way); prints "NST NBD disconnected dev=/dev/nbdX".
  *
  * Any failure prints a message to stderr and exits with status 2.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/genetlink.h>
+#include <linux/nbd-netlink.h>
 #include <linux/nbd.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -30,6 +45,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -53,8 +69,20 @@
 #define HANDSHAKE_TIMEOUT	10	/* seconds, connect and handshake */
 #define LIVE_TIMEOUT_MS		10000	/* wait for /sys/block/X/size */
 #define LIVE_STEP_MS		50
+#define DEAD_CONN_TIMEOUT	60	/* s that I/O waits for a reconnect */
+#define RECONNECT_TRIES		100	/* a second apart */
+#define NL_BUFSIZE		8192
 
 static const char *peer = "";	/* "HOST:PORT", for messages */
+/*
+ * While it reconnects, the watcher must not exit on an error, nor fork
+ * a child to fail in: a child's mlockall() copies its pages, which
+ * cannot be had while swap waits for this very reconnect.  die() jumps
+ * back to the watcher's retry loop instead, and the socket of the
+ * failed try is closed there.
+ */
+static jmp_buf *retry;
+static int try_sock = -1;
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 die(const char *fmt, ...)
@@ -66,14 +94,17 @@ die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (retry)
+		longjmp(*retry, 1);
 	exit(2);
 }
 
 static void usage(void)
 {
-	fputs("usage: nbd-connect HOST PORT EXPORTNAME /dev/nbdX\n"
+	fputs("usage: nbd-connect [-p] HOST PORT EXPORTNAME /dev/nbdX\n"
 	      "       nbd-connect -d /dev/nbdX\n"
-	      "HOST is a dotted IPv4 address.\n", stderr);
+	      "HOST is a dotted IPv4 address; -p: through netlink, "
+	      "reconnecting when the server comes back.\n", stderr);
 	exit(2);
 }
 
@@ -207,6 +238,7 @@ static int tcp_connect(const char *host, const char *port)
 	sock = socket(AF_INET, SOCK_STREAM, 0);
 	if (sock < 0)
 		die("%s: socket: %s", peer, strerror(errno));
+	try_sock = sock;
 	/* Bound connect and handshake; cleared again before the kernel
 	 * gets the socket (the receive timeout would kill it when idle).
 	 */
@@ -305,6 +337,17 @@ static void nbd_handshake(int sock, const char *name, uint64_t *size,
 			"read-only\n", peer, name);
 }
 
+/* Connect to the server and negotiate; returns the socket. */
+static int server_connect(const char *host, const char *port,
+			  const char *name, uint64_t *size, uint16_t *tflags)
+{
+	int sock = tcp_connect(host, port);
+
+	nbd_handshake(sock, name, size, tflags);
+	set_timeouts(sock, 0);
+	return sock;
+}
+
 static void nbd_ioctl(int fd, const char *dev, unsigned long req,
 		      unsigned long arg, const char *what)
 {
@@ -313,10 +356,54 @@ static void nbd_ioctl(int fd, const char *dev, unsigned long req,
 		    errno == ENOTTY ? " (not an NBD device?)" : "");
 }
 
-/* Child: serve the device until it is disconnected. */
-static void __attribute__((noreturn)) do_it(int fd, const char *dev)
+/*
+ * As swap's server: locked in memory, never the OOM killer's pick,
+ * never waiting for I/O in reclaim (PR_SET_IO_FLUSHER, meant for
+ * userspace block drivers), and real-time: the page allocator lets an
+ * RT task go below the min watermark (ALLOC_MIN_RESERVE), which is
+ * where a reconnect finds memory while swap waits for it.
+ */
+static void become_swap_server(const char *dev)
 {
+	struct sched_param rt = { .sched_priority = 1 };
+	int fd;
 	ssize_t n;
+
+	/* Memory locks are not inherited across fork(). */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		fprintf(stderr, "nbd-connect: %s: warning: mlockall: %s\n",
+			dev, strerror(errno));
+	fd = open("/proc/self/oom_score_adj", O_WRONLY);
+	if (fd >= 0) {
+		n = write(fd, "-1000", 5);
+		(void)n;	/* best effort */
+		close(fd);
+	}
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		fprintf(stderr, "nbd-connect: %s: warning: "
+			"PR_SET_IO_FLUSHER: %s\n", dev, strerror(errno));
+	if (sched_setscheduler(0, SCHED_FIFO, &rt))
+		fprintf(stderr, "nbd-connect: %s: warning: SCHED_FIFO: %s\n",
+			dev, strerror(errno));
+}
+
+/* Touch the stack a reconnect uses while memory is to be had: with
+ * MCL_FUTURE the pages stay.
+ */
+static void __attribute__((noinline)) prefault_stack(void)
+{
+	volatile char pad[64 * 1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(pad); i += 4096)
+		pad[i] = 0;
+}
+
+/* Detach from the caller's session and output (stderr stays: the
+ * console).
+ */
+static void daemonize(const char *dev)
+{
 	int null;
 
 	setsid();
@@ -333,19 +420,13 @@ static void __attribute__((noreturn)) do_it(int fd, const char *dev)
 		close(STDIN_FILENO);
 		close(STDOUT_FILENO);
 	}
+}
 
-	/* Memory locks are not inherited across fork(). */
-	if (mlockall(MCL_CURRENT | MCL_FUTURE))
-		fprintf(stderr, "nbd-connect: %s: warning: mlockall: %s\n",
-			dev, strerror(errno));
-	/* Best effort: keep the OOM killer away from the swap server. */
-	null = open("/proc/self/oom_score_adj", O_WRONLY);
-	if (null >= 0) {
-		n = write(null, "-1000", 5);
-		(void)n;	/* not fatal */
-		close(null);
-	}
-
+/* Child: serve the device until it is disconnected. */
+static void __attribute__((noreturn)) do_it(int fd, const char *dev)
+{
+	daemonize(dev);
+	become_swap_server(dev);
 	if (ioctl(fd, NBD_DO_IT, 0) < 0)
 		fprintf(stderr, "nbd-connect: %s: NBD_DO_IT: %s\n", dev,
 			strerror(errno));
@@ -406,26 +487,29 @@ static void wait_live(const char *dev, pid_t pid, unsigned long long bytes)
 	    err ? strerror(err) : "", (int)pid);
 }
 
+static void set_peer(const char *host, const char *port)
+{
+	static char peerbuf[128];
+
+	snprintf(peerbuf, sizeof(peerbuf), "%s:%s", host, port);
+	peer = peerbuf;
+}
+
 static int connect_dev(const char *host, const char *port, const char *name,
 		       const char *dev)
 {
-	static char peerbuf[128];
 	unsigned long long blocks;
 	uint64_t size;
 	uint16_t tflags;
 	int sock, fd;
 	pid_t pid;
 
-	snprintf(peerbuf, sizeof(peerbuf), "%s:%s", host, port);
-	peer = peerbuf;
-
+	set_peer(host, port);
 	/* We serve swap: never wait for our own pages to be swapped in. */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE))
 		die("mlockall: %s", strerror(errno));
 
-	sock = tcp_connect(host, port);
-	nbd_handshake(sock, name, &size, &tflags);
-	set_timeouts(sock, 0);
+	sock = server_connect(host, port, name, &size, &tflags);
 	blocks = size / BLKSIZE;
 
 	/* Opened only now so the handshake can be tested without nbd. */
@@ -457,14 +541,374 @@ static int connect_dev(const char *host, const char *port, const char *name,
 	return 2;	/* not reached */
 }
 
+/*
+ * Generic netlink, by hand: the guest has no libnl.  A request is built
+ * in one buffer: nlmsghdr, genlmsghdr, then attributes.
+ */
+union nlbuf {
+	struct nlmsghdr h;
+	char b[NL_BUFSIZE];
+};
+
+#define NLA_FIRST(h)	((struct nlattr *)((char *)NLMSG_DATA(h) + GENL_HDRLEN))
+#define NLA_PAYLOAD(a)	((void *)((char *)(a) + NLA_HDRLEN))
+#define NLA_OK(a, rem)	((rem) >= (int)sizeof(struct nlattr) && \
+			 (a)->nla_len >= sizeof(struct nlattr) && \
+			 (a)->nla_len <= (rem))
+#define NLA_NEXT(a, rem) ((rem) -= NLA_ALIGN((a)->nla_len), \
+			  (struct nlattr *)((char *)(a) + NLA_ALIGN((a)->nla_len)))
+#define NLA_TYPE(a)	((a)->nla_type & NLA_TYPE_MASK)
+
+static uint16_t nbd_family;	/* generic netlink ids of "nbd" */
+static uint32_t nbd_mcgroup;	/* and of its "nbd_mc_group" */
+
+static int genl_open(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("generic netlink socket: %s", strerror(errno));
+	return fd;
+}
+
+static struct nlmsghdr *genl_msg(union nlbuf *m, uint16_t family,
+				 uint8_t cmd)
+{
+	struct genlmsghdr *g;
+
+	memset(m, 0, NLMSG_HDRLEN + GENL_HDRLEN);
+	m->h.nlmsg_len = NLMSG_HDRLEN + GENL_HDRLEN;
+	m->h.nlmsg_type = family;
+	m->h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	g = NLMSG_DATA(&m->h);
+	g->cmd = cmd;
+	g->version = family == GENL_ID_CTRL ? 1 : NBD_GENL_VERSION;
+	return &m->h;
+}
+
+/* Append an attribute; a nest is closed with nla_end(). */
+static struct nlattr *nla_put(struct nlmsghdr *h, uint16_t type,
+			      const void *data, size_t len)
+{
+	size_t off = NLMSG_ALIGN(h->nlmsg_len);
+	struct nlattr *a = (struct nlattr *)((char *)h + off);
+
+	if (off + NLA_HDRLEN + NLA_ALIGN(len) > NL_BUFSIZE)
+		die("netlink request too long");
+	a->nla_type = type;
+	a->nla_len = NLA_HDRLEN + len;
+	if (len)
+		memcpy(NLA_PAYLOAD(a), data, len);
+	h->nlmsg_len = off + NLA_ALIGN(a->nla_len);
+	return a;
+}
+
+static void nla_put_u32(struct nlmsghdr *h, uint16_t type, uint32_t v)
+{
+	nla_put(h, type, &v, sizeof(v));
+}
+
+static void nla_put_u64(struct nlmsghdr *h, uint16_t type, uint64_t v)
+{
+	nla_put(h, type, &v, sizeof(v));
+}
+
+static void nla_end(struct nlmsghdr *h, struct nlattr *nest)
+{
+	nest->nla_len = (char *)h + h->nlmsg_len - (char *)nest;
+}
+
+/* NBD_ATTR_SOCKETS holding the one socket sock. */
+static void nla_put_socket(struct nlmsghdr *h, int sock)
+{
+	struct nlattr *socks, *item;
+
+	socks = nla_put(h, NBD_ATTR_SOCKETS | NLA_F_NESTED, NULL, 0);
+	item = nla_put(h, NBD_SOCK_ITEM | NLA_F_NESTED, NULL, 0);
+	nla_put_u32(h, NBD_SOCK_FD, sock);
+	nla_end(h, item);
+	nla_end(h, socks);
+}
+
+/* CTRL_CMD_GETFAMILY's reply: the family id and multicast group id. */
+static void parse_family(struct nlmsghdr *h)
+{
+	int rem = h->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN, grem, irem;
+	struct nlattr *a, *g, *i;
+	const char *name;
+	uint32_t id;
+
+	for (a = NLA_FIRST(h); NLA_OK(a, rem); a = NLA_NEXT(a, rem)) {
+		if (NLA_TYPE(a) == CTRL_ATTR_FAMILY_ID)
+			nbd_family = *(uint16_t *)NLA_PAYLOAD(a);
+		if (NLA_TYPE(a) != CTRL_ATTR_MCAST_GROUPS)
+			continue;
+		grem = a->nla_len - NLA_HDRLEN;
+		for (g = NLA_PAYLOAD(a); NLA_OK(g, grem);
+		     g = NLA_NEXT(g, grem)) {
+			name = NULL;
+			id = 0;
+			irem = g->nla_len - NLA_HDRLEN;
+			for (i = NLA_PAYLOAD(g); NLA_OK(i, irem);
+			     i = NLA_NEXT(i, irem)) {
+				if (NLA_TYPE(i) == CTRL_ATTR_MCAST_GRP_NAME)
+					name = NLA_PAYLOAD(i);
+				if (NLA_TYPE(i) == CTRL_ATTR_MCAST_GRP_ID)
+					id = *(uint32_t *)NLA_PAYLOAD(i);
+			}
+			if (name && !strcmp(name, NBD_GENL_MCAST_GROUP_NAME))
+				nbd_mcgroup = id;
+		}
+	}
+}
+
+/*
+ * Send a request and read until its acknowledgement; replies to it go
+ * to parse (if not NULL).  Returns 0 or the negative errno the kernel
+ * answered.
+ */
+static int genl_talk(int fd, struct nlmsghdr *req,
+		     void (*parse)(struct nlmsghdr *))
+{
+	static uint32_t seq;
+	static union nlbuf reply;
+	struct nlmsghdr *h;
+	ssize_t n;
+	int rem;
+
+	req->nlmsg_seq = ++seq;
+	if (send(fd, req, req->nlmsg_len, 0) < 0)
+		die("netlink send: %s", strerror(errno));
+	for (;;) {
+		n = recv(fd, &reply, sizeof(reply), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("netlink receive: %s", strerror(errno));
+		rem = n;
+		for (h = &reply.h; NLMSG_OK(h, rem); h = NLMSG_NEXT(h, rem)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (parse)
+				parse(h);
+		}
+	}
+}
+
+/* Learn the ids of the kernel's "nbd" family and multicast group. */
+static void genl_resolve(int fd)
+{
+	union nlbuf m;
+	struct nlmsghdr *h = genl_msg(&m, GENL_ID_CTRL, CTRL_CMD_GETFAMILY);
+	int err;
+
+	nla_put(h, CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME,
+		sizeof(NBD_GENL_FAMILY_NAME));
+	err = genl_talk(fd, h, parse_family);
+	if (err)
+		die("the kernel has no generic netlink family \"%s\": %s "
+		    "(is CONFIG_BLK_DEV_NBD built in or nbd loaded?)",
+		    NBD_GENL_FAMILY_NAME, strerror(-err));
+	if (!nbd_family || !nbd_mcgroup)
+		die("the kernel's \"%s\" family has no id or no group \"%s\"",
+		    NBD_GENL_FAMILY_NAME, NBD_GENL_MCAST_GROUP_NAME);
+}
+
+/* The index of /dev/nbdN. */
+static uint32_t nbd_index(const char *dev)
+{
+	const char *name = strrchr(dev, '/');
+	unsigned long idx;
+	char *end;
+
+	name = name ? name + 1 : dev;
+	if (strncmp(name, "nbd", 3) || !name[3])
+		die("%s: not an NBD device name (expected /dev/nbdN)", dev);
+	errno = 0;
+	idx = strtoul(name + 3, &end, 10);
+	if (errno || *end || idx > 0xfffff)
+		die("%s: not an NBD device name (expected /dev/nbdN)", dev);
+	return idx;
+}
+
+/* The device is connected while the kernel shows its client's pid. */
+static int nbd_bound(uint32_t index)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/block/nbd%u/pid", index);
+	return access(path, F_OK) == 0;
+}
+
+/* One reconnect: connect, negotiate, hand the socket to the kernel
+ * over the request socket req.  Errors die() back to reconnect().
+ */
+static void reconnect_once(int req, const char *host, const char *port,
+			   const char *name, const char *dev, uint32_t index,
+			   uint64_t want)
+{
+	static union nlbuf m;
+	struct nlmsghdr *h;
+	uint64_t size;
+	uint16_t tflags;
+	int sock, err;
+
+	sock = server_connect(host, port, name, &size, &tflags);
+	if (size / BLKSIZE * BLKSIZE != want)
+		die("%s: export '%s' is %llu bytes now, was %llu: not "
+		    "reconnecting to a different export", dev, name,
+		    (unsigned long long)size, (unsigned long long)want);
+	h = genl_msg(&m, nbd_family, NBD_CMD_RECONFIGURE);
+	nla_put_u32(h, NBD_ATTR_INDEX, index);
+	nla_put_socket(h, sock);
+	err = genl_talk(req, h, NULL);
+	if (err)
+		die("%s: NBD_CMD_RECONFIGURE: %s", dev, strerror(-err));
+	close(sock);	/* the kernel holds its own reference */
+	try_sock = -1;
+}
+
+/* Does this message say that device index lost its connection? */
+static int link_dead(struct nlmsghdr *h, uint32_t index)
+{
+	int rem = h->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	struct genlmsghdr *g = NLMSG_DATA(h);
+	struct nlattr *a;
+
+	if (h->nlmsg_type != nbd_family || g->cmd != NBD_CMD_LINK_DEAD)
+		return 0;
+	for (a = NLA_FIRST(h); NLA_OK(a, rem); a = NLA_NEXT(a, rem))
+		if (NLA_TYPE(a) == NBD_ATTR_INDEX)
+			return *(uint32_t *)NLA_PAYLOAD(a) == index;
+	return 0;
+}
+
+static void reconnect(int req, const char *host, const char *port,
+		      const char *name, const char *dev, uint32_t index,
+		      uint64_t want)
+{
+	static jmp_buf failed;
+	static int tries;	/* static: kept across longjmp */
+
+	fprintf(stderr, "NST NBD link-dead dev=%s: reconnecting to %s\n",
+		dev, peer);
+	tries = 0;
+	if (setjmp(failed)) {
+		if (try_sock >= 0)
+			close(try_sock);
+		try_sock = -1;
+		sleep(1);
+	}
+	while (++tries <= RECONNECT_TRIES && nbd_bound(index)) {
+		retry = &failed;
+		reconnect_once(req, host, port, name, dev, index, want);
+		retry = NULL;
+		fprintf(stderr, "NST NBD reconnected dev=%s tries=%d\n", dev,
+			tries);
+		return;
+	}
+	retry = NULL;
+	fprintf(stderr, "nbd-connect: %s: gave up reconnecting to %s after "
+		"%d tries\n", dev, peer, tries - 1);
+}
+
+/* Child: reconnect whenever the kernel says the link is dead. */
+static void __attribute__((noreturn))
+watch(int nl, int req, const char *host, const char *port, const char *name,
+      const char *dev, uint32_t index, uint64_t want)
+{
+	static union nlbuf m;
+	struct timeval tv = { .tv_sec = 1 };
+	struct nlmsghdr *h;
+	ssize_t n;
+	int rem;
+
+	daemonize(dev);
+	become_swap_server(dev);
+	prefault_stack();
+	if (setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		fprintf(stderr, "nbd-connect: %s: warning: SO_RCVTIMEO: %s\n",
+			dev, strerror(errno));
+	while (nbd_bound(index)) {
+		n = recv(nl, &m, sizeof(m), 0);
+		if (n < 0)
+			continue;	/* timeout: still connected? */
+		rem = n;
+		for (h = &m.h; NLMSG_OK(h, rem); h = NLMSG_NEXT(h, rem))
+			if (link_dead(h, index))
+				reconnect(req, host, port, name, dev, index,
+					  want);
+	}
+	exit(0);
+}
+
+static int connect_netlink(const char *host, const char *port,
+			   const char *name, const char *dev)
+{
+	uint32_t index = nbd_index(dev);
+	union nlbuf m;
+	struct nlmsghdr *h;
+	uint64_t size;
+	uint16_t tflags;
+	int sock, nl, req, err;
+	pid_t pid;
+
+	set_peer(host, port);
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		die("mlockall: %s", strerror(errno));
+	req = genl_open();
+	genl_resolve(req);
+	/* Listen before connecting: no link-dead event may be missed. */
+	nl = genl_open();
+	if (setsockopt(nl, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &nbd_mcgroup,
+		       sizeof(nbd_mcgroup)))
+		die("joining netlink group %s: %s", NBD_GENL_MCAST_GROUP_NAME,
+		    strerror(errno));
+
+	sock = server_connect(host, port, name, &size, &tflags);
+	size = size / BLKSIZE * BLKSIZE;
+	h = genl_msg(&m, nbd_family, NBD_CMD_CONNECT);
+	nla_put_u32(h, NBD_ATTR_INDEX, index);
+	nla_put_u64(h, NBD_ATTR_SIZE_BYTES, size);
+	nla_put_u64(h, NBD_ATTR_BLOCK_SIZE_BYTES, BLKSIZE);
+	nla_put_u64(h, NBD_ATTR_SERVER_FLAGS, tflags);
+	nla_put_u64(h, NBD_ATTR_DEAD_CONN_TIMEOUT, DEAD_CONN_TIMEOUT);
+	nla_put_socket(h, sock);
+	err = genl_talk(req, h, NULL);
+	if (err)
+		die("%s: NBD_CMD_CONNECT: %s%s", dev, strerror(-err),
+		    err == -EBUSY ? " (in use: nbd-connect -d it first)" : "");
+	close(sock);	/* the kernel holds its own reference */
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0)
+		watch(nl, req, host, port, name, dev, index, size);
+	close(nl);
+	close(req);
+	wait_live(dev, pid, size);
+	return 2;	/* not reached */
+}
+
 static int disconnect_dev(const char *dev)
 {
-	int fd = open(dev, O_RDWR);
+	uint32_t index = nbd_index(dev);
+	union nlbuf m;
+	struct nlmsghdr *h;
+	int fd, err;
 
-	if (fd < 0)
-		die("%s: cannot open: %s", dev, strerror(errno));
-	nbd_ioctl(fd, dev, NBD_DISCONNECT, 0, "NBD_DISCONNECT");
-	ioctl(fd, NBD_CLEAR_SOCK, 0);
+	fd = genl_open();
+	genl_resolve(fd);
+	h = genl_msg(&m, nbd_family, NBD_CMD_DISCONNECT);
+	nla_put_u32(h, NBD_ATTR_INDEX, index);
+	err = genl_talk(fd, h, NULL);
+	if (err)
+		die("%s: NBD_CMD_DISCONNECT: %s", dev, strerror(-err));
 	close(fd);
 	printf("NST NBD disconnected dev=%s\n", dev);
 	return 0;
@@ -474,6 +918,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "-d"))
 		return disconnect_dev(argv[2]);
+	if (argc == 6 && !strcmp(argv[1], "-p"))
+		return connect_netlink(argv[2], argv[3], argv[4], argv[5]);
 	if (argc != 5 || argv[1][0] == '-')
 		usage();
 	return connect_dev(argv[1], argv[2], argv[3], argv[4]);

@@ -181,6 +181,29 @@ nst_check_reserve_share() {
 		[ $((100 * pf)) -lt $(($1 * out)) ]
 }
 
+# nst_check_since_restart OUT IN PAGES: after a server restart, more
+# than PAGES pages went out to swap since pswpout was OUT, and came in
+# since pswpin was IN.
+nst_check_since_restart() {
+	nst_check "it swapped out after the restart ($(($(nst_vmstat pswpout) - $1)) pages)" \
+		[ "$(nst_vmstat pswpout)" -gt $(($1 + $3)) ]
+	nst_check "and in ($(($(nst_vmstat pswpin) - $2)) pages)" \
+		[ "$(nst_vmstat pswpin)" -gt $(($2 + $3)) ]
+}
+
+# nst_check_reserve_as_before USERS TOTAL: the reserve (patched kernels;
+# on others USERS is empty and nothing is checked) counts USERS memalloc
+# sockets and is TOTAL kB, as before a server restart: the new socket
+# took the old one's share.
+nst_check_reserve_as_before() {
+	[ -n "$1" ] || return 0
+	nst_reserve_report
+	nst_check "the reserve counts the memalloc sockets as before (net.users $1 -> $(nst_reserve net.users))" \
+		[ "$(nst_reserve net.users)" = "$1" ]
+	nst_check "the reserve is the size it was ($2 -> $(nst_reserve total_kb) kB)" \
+		[ "$(nst_reserve total_kb)" = "$2" ]
+}
+
 # nst_reserve_report: /proc/reserve_info on the console, one line
 nst_reserve_report() {
 	if [ -r /proc/reserve_info ]; then

@@ -9,6 +9,7 @@
 # nbd_server_start FILE [PORT]: Debian's nbd-server exporting FILE as
 #   "swap", on NST_NBD_PORT unless PORT is given.  It serves one
 #   connection (-d): a plan that connects again needs a second server.
+# nbd_server_restart DOWN: kill the one on NST_NBD_PORT and start it again.
 # servers_stop: ends what this run started, by pid, and waits until the
 #   processes are gone and the ports are free.
 # Ports are fixed (the guest reaches them at 10.0.2.2): NFS 2049,
@@ -136,9 +137,24 @@ nbd_server_start() {
 [swap]
 	exportname = $1
 CONF
-	nbd-server -C "$n/config" -d >"$n/nbd-server.log" 2>&1 &
+	nbd-server -C "$n/config" -d >>"$n/nbd-server.log" 2>&1 &
 	remember_pid $!
+	[ -n "${2:-}" ] || NST_NBD_PID=$! NST_NBD_FILE=$1
 	wait_port "$port" up 20 || die "nbd-server did not start (log: $n/nbd-server.log)"
+}
+
+# nbd_server_restart DOWN: kill the nbd-server on NST_NBD_PORT as a
+# crash would, keep it down DOWN seconds and start it again on the same
+# file.  Call it from the shell that started the server.
+nbd_server_restart() {
+	kill -KILL "${NST_NBD_PID:-}" 2>/dev/null ||
+		die "nbd-server (pid ${NST_NBD_PID:-none}) is not running: nothing to restart"
+	wait "$NST_NBD_PID" 2>/dev/null || true
+	wait_port "$NST_NBD_PORT" down 20 || die "port $NST_NBD_PORT is still in use after nbd-server was killed"
+	echo "$CASE: nbd-server killed; down for $1 s"
+	sleep "$1"
+	nbd_server_start "$NST_NBD_FILE"
+	echo "$CASE: nbd-server started again (pid $NST_NBD_PID)"
 }
 
 servers_stop() {

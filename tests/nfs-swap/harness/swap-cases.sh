@@ -64,12 +64,14 @@ PLAN
 # reserve must count the new socket as it counted the old one (patched
 # kernels; the stock one has no /proc/reserve_info).  The guest asks for
 # the restart on its console; the host answers through the export.
+# MEM and CPUS give the guest's shape (256 MB, 2 CPUs).
 case_server_restart() {
-	local vers=$1 down=10 gpid rc
+	local vers=$1 down=10
 	nfs_server_start
 	make_swapfile "$NST_EXPORT/swapfile" 1024M
 	echo 0 >"$NST_EXPORT/restarts"
-	guest_boot --mem 256 --cpus 2 --deadline 900 <<PLAN &
+	boot_serving_restart "nfs_server_restart $down; echo 1 >$NST_EXPORT/restarts" \
+		--mem "${MEM:-256}" --cpus "${CPUS:-2}" --deadline 900 <<PLAN
 nst_mount_nfs $vers /mnt
 nst_check "swapon /mnt/swapfile" swaptool on /mnt/swapfile
 nst_reserve_report
@@ -87,25 +89,75 @@ wait \$w && rc=0 || rc=\$?
 nst_check "the workload (2 x RAM, 1 verifying pass) got every page back intact across the restart" [ \$rc = 0 ]
 c1=\$(nst_nfs_connects /mnt)
 nst_check "the client reconnected (\$c0 -> \$c1 connects)" [ "\$c1" -gt "\$c0" ]
-nst_check "it swapped out after the restart (\$((\$(nst_vmstat pswpout) - out1)) pages)" \\
-	[ \$(nst_vmstat pswpout) -gt \$((out1 + 10000)) ]
-nst_check "and in (\$((\$(nst_vmstat pswpin) - in1)) pages)" [ \$(nst_vmstat pswpin) -gt \$((in1 + 10000)) ]
-if [ -n "\$users0" ]; then
-	nst_reserve_report
-	nst_check "the reserve counts one memalloc socket as before (net.users \$users0 -> \$(nst_reserve net.users))" \\
-		[ "\$(nst_reserve net.users)" = "\$users0" ]
-	nst_check "the reserve is the size it was (\$total0 -> \$(nst_reserve total_kb) kB)" \\
-		[ "\$(nst_reserve total_kb)" = "\$total0" ]
-fi
+nst_check_since_restart \$out1 \$in1 10000
+nst_check_reserve_as_before "\$users0" "\$total0"
 nst_check "swapoff /mnt/swapfile" swaptool off /mnt/swapfile
 PLAN
+	guest_verdict
+}
+
+# The NBD server restarts while the guest swaps to /dev/nbd0, connected
+# through netlink by "nbd-connect -p" (as by "nbd-client -persist"):
+# once 15000 pages are out, nbd-server is killed (as a crash would) and
+# comes back 10 s later.  Swap I/O waits for a new connection (the
+# device's dead-connection timeout), the client hands the kernel a new
+# socket (NBD_CMD_RECONFIGURE), and the workload must get every page
+# back.  On patched kernels the reserve must count the new socket in
+# place of the old one while connected, and have both shares back after
+# the disconnect: fails without "nbd: give back the reserve share of the
+# sockets it lets go" (the replaced socket keeps its share).  MEM and
+# CPUS give the guest's shape (256 MB, 2 CPUs).
+case_nbd_server_restart() {
+	swap_target nbd-netlink 1024
+	boot_serving_restart "nbd_server_restart 10" --mem "${MEM:-256}" --cpus "${CPUS:-2}" --deadline 900 <<PLAN
+nst_check "connect $dev through netlink, reconnecting" $setup || exit 1
+nst_check "swapon $dev" swaptool on $dev
+nst_reserve_report
+mfk=\$(cat /proc/sys/vm/min_free_kbytes)
+users0=\$(nst_reserve net.users) total0=\$(nst_reserve total_kb)
+reconnects() { dmesg | grep -c "nbd0: reconnected socket"; }
+reconnected() { [ "\$(reconnects)" -ge 1 ]; }
+net_back() { [ "\$(nst_reserve net.users)" = 0 ] && [ "\$(nst_reserve total_kb)" = "\$mfk" ]; }
+workload -x 2 -n 1 &
+w=\$!
+nst_wait_pswpout 15000 \$w
+out1=\$(nst_vmstat pswpout) in1=\$(nst_vmstat pswpin)
+nst_log RESTART-SERVER pswpout=\$out1 pswpin=\$in1
+nst_wait 300 "the client reconnected to the restarted server" reconnected
+nst_log RECONNECTED pswpout=\$(nst_vmstat pswpout) pswpin=\$(nst_vmstat pswpin)
+wait \$w && rc=0 || rc=\$?
+nst_check "no page came back corrupt across the restart" [ \$rc != 1 ]
+nst_check "every workload process lived to verify its pages (rc \$rc; 2: one died, as of a failed swap-in)" [ \$rc = 0 ]
+nst_check "one reconnect (\$(reconnects))" [ "\$(reconnects)" = 1 ]
+# The old connection is dead from the kill on, within a second of
+# RESTART-SERVER (at most some 7000 pages out here): the rest went over
+# the new one.
+nst_check_since_restart \$out1 \$in1 30000
+nst_check_reserve_as_before "\$users0" "\$total0"
+nst_check "swapoff $dev" swaptool off $dev
+nst_check "disconnect $dev" nbd-connect -d $dev
+if [ -n "\$users0" ]; then
+	nst_wait 30 "both sockets gave their shares back" net_back
+	nst_reserve_report
+	nst_check "net.users 0, the reserve min_free_kbytes (\$mfk kB) again" net_back
+fi
+PLAN
+	guest_verdict
+}
+
+# boot_serving_restart "COMMAND" [run-guest options] <<PLAN: guest_boot
+# in the background; when the plan logs "NST RESTART-SERVER", this
+# shell (which owns the servers) runs COMMAND, once.
+boot_serving_restart() {
+	local restart=$1 plan gpid rc
+	shift
+	plan=$(cat)
+	guest_boot "$@" <<<"$plan" &
 	gpid=$!
 	guest_bg=$gpid
-	# the guest runs in the background: this shell owns the server
 	while kill -0 $gpid 2>/dev/null; do
 		if grep -aq "NST RESTART-SERVER" "$RUN/guest.log" 2>/dev/null; then
-			nfs_server_restart $down
-			echo 1 >"$NST_EXPORT/restarts"
+			eval "$restart"
 			break
 		fi
 		sleep 1
@@ -113,7 +165,6 @@ PLAN
 	wait $gpid && rc=0 || rc=$?
 	guest_bg=
 	guest_collect $rc
-	guest_verdict
 }
 
 # swap_target TRANSPORT MB: start the server of a swap target of MB
@@ -121,7 +172,8 @@ PLAN
 # file in the guest), $setup (the plan line that makes it reachable),
 # $mountpoint (the NFS mount, or empty), $disk_opts (run-guest options).
 # TRANSPORT: nfs3, nfs4.0, nfs4.1, nfs4.2 (each also as nfsV-ipv6: over
-# IPv6, on a kernel with build/guest-net6.config), nbd, or local
+# IPv6, on a kernel with build/guest-net6.config), nbd, nbd-netlink
+# (connected through netlink, reconnecting: nbd-connect -p), or local
 # (virtio-blk).
 swap_target() {
 	local transport=$1 mb=$2
@@ -137,17 +189,18 @@ swap_target() {
 		dev=/mnt/swapfile mountpoint=/mnt
 		setup="nst_mount_nfs ${transport#nfs} /mnt"
 		;;
-	nbd)
+	nbd|nbd-netlink)	# nbd-netlink: see nbd-connect -p
 		make_swapfile "$RUN/nbd-swap.img" "${mb}M"
 		nbd_server_start "$RUN/nbd-swap.img"
 		dev=/dev/nbd0
 		setup="nbd-connect \$NST_HOST $NST_NBD_PORT swap /dev/nbd0"
+		[ "$transport" = nbd ] || setup="nbd-connect -p${setup#nbd-connect}"
 		;;
 	local)
 		make_swapfile "$RUN/local-swap.img" "${mb}M"
 		dev=/dev/vda setup=: disk_opts="--disk $RUN/local-swap.img"
 		;;
-	*) die "unknown transport $transport (nfs3 nfs4.0 nfs4.1 nfs4.2, any of them -ipv6; nbd local)";;
+	*) die "unknown transport $transport (nfs3 nfs4.0 nfs4.1 nfs4.2, any of them -ipv6; nbd nbd-netlink local)";;
 	esac
 }
 
