@@ -818,7 +818,7 @@ static void reconnect(int req, const char *host, const char *port,
 /* Child: reconnect whenever the kernel says the link is dead. */
 static void __attribute__((noreturn))
 watch(int nl, int req, const char *host, const char *port, const char *name,
-      const char *dev, uint32_t index, uint64_t want)
+	const char *dev, uint32_t index, uint64_t want)
 {
 	static union nlbuf m;
 	struct timeval tv = { .tv_sec = 1 };
