@@ -796,23 +796,22 @@ static void reconnect(int req, const char *host, const char *port,
 	fprintf(stderr, "NST NBD link-dead dev=%s: reconnecting to %s\n",
 		dev, peer);
 	tries = 0;
-	if (setjmp(failed)) {
+	if (setjmp(failed)) {	/* a try died: close its socket, wait */
 		if (try_sock >= 0)
 			close(try_sock);
 		try_sock = -1;
 		sleep(1);
 	}
-	while (++tries <= RECONNECT_TRIES && nbd_bound(index)) {
-		retry = &failed;
-		reconnect_once(req, host, port, name, dev, index, want);
-		retry = NULL;
-		fprintf(stderr, "NST NBD reconnected dev=%s tries=%d\n", dev,
-			tries);
+	retry = NULL;
+	if (++tries > RECONNECT_TRIES || !nbd_bound(index)) {
+		fprintf(stderr, "nbd-connect: %s: gave up reconnecting to %s "
+			"after %d tries\n", dev, peer, tries - 1);
 		return;
 	}
+	retry = &failed;
+	reconnect_once(req, host, port, name, dev, index, want);
 	retry = NULL;
-	fprintf(stderr, "nbd-connect: %s: gave up reconnecting to %s after "
-		"%d tries\n", dev, peer, tries - 1);
+	fprintf(stderr, "NST NBD reconnected dev=%s tries=%d\n", dev, tries);
 }
 
 /* Child: reconnect whenever the kernel says the link is dead. */

@@ -181,6 +181,13 @@ nst_check_reserve_share() {
 		[ $((100 * pf)) -lt $(($1 * out)) ]
 }
 
+# nst_reserve_no_net: no memalloc socket holds a share: net.users 0 and
+# the reserve is min_free_kbytes alone
+nst_reserve_no_net() {
+	[ "$(nst_reserve net.users)" = 0 ] &&
+		[ "$(nst_reserve total_kb)" = "$(cat /proc/sys/vm/min_free_kbytes)" ]
+}
+
 # nst_check_since_restart OUT IN PAGES: after a server restart, more
 # than PAGES pages went out to swap since pswpout was OUT, and came in
 # since pswpin was IN.

@@ -117,7 +117,6 @@ mfk=\$(cat /proc/sys/vm/min_free_kbytes)
 users0=\$(nst_reserve net.users) total0=\$(nst_reserve total_kb)
 reconnects() { dmesg | grep -c "nbd0: reconnected socket"; }
 reconnected() { [ "\$(reconnects)" -ge 1 ]; }
-net_back() { [ "\$(nst_reserve net.users)" = 0 ] && [ "\$(nst_reserve total_kb)" = "\$mfk" ]; }
 workload -x 2 -n 1 &
 w=\$!
 nst_wait_pswpout 15000 \$w
@@ -137,9 +136,9 @@ nst_check_reserve_as_before "\$users0" "\$total0"
 nst_check "swapoff $dev" swaptool off $dev
 nst_check "disconnect $dev" nbd-connect -d $dev
 if [ -n "\$users0" ]; then
-	nst_wait 30 "both sockets gave their shares back" net_back
+	nst_wait 30 "both sockets gave their shares back" nst_reserve_no_net
 	nst_reserve_report
-	nst_check "net.users 0, the reserve min_free_kbytes (\$mfk kB) again" net_back
+	nst_check "net.users 0, the reserve min_free_kbytes (\$mfk kB) again" nst_reserve_no_net
 fi
 PLAN
 	guest_verdict
