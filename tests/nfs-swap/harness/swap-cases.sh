@@ -105,8 +105,11 @@ PLAN
 # back.  On patched kernels the reserve must count the new socket in
 # place of the old one while connected, and have both shares back after
 # the disconnect: fails without "nbd: give back the reserve share of the
-# sockets it lets go" (the replaced socket keeps its share).  MEM and
-# CPUS give the guest's shape (256 MB, 2 CPUs).
+# sockets it lets go" (the replaced socket keeps its share).  No
+# request may wait for its 30 s block timer: fails, in 5 runs of 6,
+# without "nbd: requeue the requests of a replaced socket at once" (the
+# writes in flight on the old connection wait for it).  MEM and CPUS
+# give the guest's shape (256 MB, 2 CPUs).
 case_nbd_server_restart() {
 	swap_target nbd-netlink 1024
 	boot_serving_restart "nbd_server_restart 10" --mem "${MEM:-256}" --cpus "${CPUS:-2}" --deadline 900 <<PLAN
@@ -122,12 +125,20 @@ w=\$!
 nst_wait_pswpout 15000 \$w
 out1=\$(nst_vmstat pswpout) in1=\$(nst_vmstat pswpin)
 nst_log RESTART-SERVER pswpout=\$out1 pswpin=\$in1
+killed=\$(cut -d. -f1 /proc/uptime)
 nst_wait 300 "the client reconnected to the restarted server" reconnected
 nst_log RECONNECTED pswpout=\$(nst_vmstat pswpout) pswpin=\$(nst_vmstat pswpin)
 wait \$w && rc=0 || rc=\$?
 nst_check "no page came back corrupt across the restart" [ \$rc != 1 ]
 nst_check "every workload process lived to verify its pages (rc \$rc; 2: one died, as of a failed swap-in)" [ \$rc = 0 ]
 nst_check "one reconnect (\$(reconnects))" [ "\$(reconnects)" = 1 ]
+# Requests sent on the old connection just before the kill wait for
+# their block timer (30 s) unless the reconnect requeued them: look
+# once the timer has run out for them.
+stuck() { dmesg | grep -c "Possible stuck request"; }
+timer_ran_out() { [ "\$(cut -d. -f1 /proc/uptime)" -ge \$((killed + 40)) ]; }
+nst_wait 60 "40 s since the kill" timer_ran_out
+nst_check "no request waited for its 30 s block timer (\$(stuck) 'Possible stuck request')" [ "\$(stuck)" = 0 ]
 # The old connection is dead from the kill on, within a second of
 # RESTART-SERVER (at most some 7000 pages out here): the rest went over
 # the new one.
