@@ -18,6 +18,12 @@
  * is read between two getrusage() calls, and when the major fault count
  * moved, the time of that read goes into a histogram (LAT_SUB buckets per
  * power of two, so a percentile is good to 1/LAT_SUB of an octave).
+ * With -s MS the parent sends every process SIGUSR1 (caught, SA_RESTART)
+ * every MS milliseconds: a process that swaps out in direct reclaim then
+ * often has a signal pending when its send to the swap device's socket
+ * must wait, and the send is cut short (NBD's partial send).  It prints
+ *   NST WORKLOAD signals=SENT
+ * before the result line.
  * Exit: 0 all pages verified, 1 corrupt pages, 2 error (a process died,
  * bad arguments).
  */
@@ -59,6 +65,7 @@ struct shared {
 
 static struct shared *sh;
 static int nprocs, npasses = 3, random_order, interval = 5, inject, barrier;
+static int signal_ms;		/* -s: signal every process this often */
 static unsigned long pages_per_proc;
 static const char *ready_file, *go_file;
 
@@ -317,17 +324,33 @@ static void totals(uint64_t *done, uint64_t *verified, uint64_t *corrupt,
 	}
 }
 
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+/* -s: from here on every child catches SIGUSR1 and goes on. */
+static void catch_sigusr1(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		die("sigaction: %s", strerror(errno));
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: workload [-p procs] [-m total_MB | -x ram_multiple] [-n passes]\n"
 		"                [-a linear|random] [-i progress_seconds]\n"
-		"                [-r ready_file -g go_file] [-b] [-C]\n"
+		"                [-r ready_file -g go_file] [-b] [-C] [-s signal_ms]\n"
 		"  defaults: 8 processes per CPU, 4 x RAM, 3 passes, linear, 5 s\n"
 		"  -r/-g: after stamping, create ready_file and wait for go_file\n"
 		"  -b: no process starts its passes before all have stamped (else an\n"
 		"      early process may finish before a late one has its memory)\n"
-		"  -C: corrupt one page on purpose (self-test of the checker)\n");
+		"  -C: corrupt one page on purpose (self-test of the checker)\n"
+		"  -s: send every process SIGUSR1 (caught) every signal_ms ms\n");
 	exit(2);
 }
 
@@ -335,13 +358,13 @@ int main(int argc, char **argv)
 {
 	unsigned long total_mb = 0, in0, out0;
 	double ram_multiple = 4.0, t0, last = 0;
-	uint64_t done, verified, corrupt;
+	uint64_t done, verified, corrupt, signals = 0;
 	int opt, pass, stamped, failed = 0, alive;
 	pid_t pids[MAXPROCS];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	nprocs = 8 * sysconf(_SC_NPROCESSORS_ONLN);
-	while ((opt = getopt(argc, argv, "p:m:x:n:a:i:r:g:bC")) != -1) {
+	while ((opt = getopt(argc, argv, "p:m:x:n:a:i:r:g:bCs:")) != -1) {
 		switch (opt) {
 		case 'p':
 			nprocs = atoi(optarg);
@@ -376,6 +399,11 @@ int main(int argc, char **argv)
 		case 'C':
 			inject = 1;
 			break;
+		case 's':
+			signal_ms = atoi(optarg);
+			if (signal_ms < 1)
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -405,6 +433,8 @@ int main(int argc, char **argv)
 	       npasses, random_order ? "random" : "linear");
 	in0 = vmstat("pswpin");
 	out0 = vmstat("pswpout");
+	if (signal_ms)
+		catch_sigusr1();
 	t0 = now();
 	for (int i = 0; i < nprocs; i++) {
 		pids[i] = fork();
@@ -464,10 +494,19 @@ int main(int argc, char **argv)
 			       (unsigned long long)done, (unsigned long long)corrupt,
 			       vmstat("pswpin") - in0, vmstat("pswpout") - out0);
 		}
-		usleep(100000);
+		if (!signal_ms) {
+			usleep(100000);
+			continue;
+		}
+		usleep(signal_ms * 1000);
+		for (int i = 0; i < nprocs; i++)
+			if (!kill(pids[i], SIGUSR1))
+				signals++;
 	}
 
 	totals(&done, &verified, &corrupt, &pass, &stamped);
+	if (signal_ms)
+		printf("NST WORKLOAD signals=%llu\n", (unsigned long long)signals);
 	printf("NST WORKLOAD result=%s procs=%d pages=%lu passes=%d "
 	       "verified=%llu corrupt=%llu elapsed=%.1f pswpin=%lu pswpout=%lu\n",
 	       failed ? "error" : corrupt ? "corrupt" : "ok", nprocs,
