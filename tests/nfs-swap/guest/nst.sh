@@ -108,6 +108,7 @@ nst_swap_kb() {
 
 nst_vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
 nst_meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }	# kB
+nst_uptime() { cut -d. -f1 /proc/uptime; }	# whole seconds since boot
 # nst_wait_pswpout PAGES PID: until PAGES pages are swapped out since
 # boot, or process PID has ended
 nst_wait_pswpout() {

@@ -83,13 +83,13 @@ users0=\$(nst_reserve net.users) total0=\$(nst_reserve total_kb) c0=\$(nst_nfs_c
 workload -x 2 -n 1 &
 w=\$!
 nst_wait_pswpout 15000 \$w
-ca=\$(nst_nfs_connects /mnt) ta=\$(cut -d. -f1 /proc/uptime)
+ca=\$(nst_nfs_connects /mnt) ta=\$(nst_uptime)
 nst_log RESTART-SERVER pswpout=\$(nst_vmstat pswpout) connects=\$ca
 i=0
 while [ "\$(cat /mnt/restarts)" != 1 ] && [ \$i -lt 300 ]; do sleep 1; i=\$((i + 1)); done
 nst_check "the host restarted the NFS server" [ "\$(cat /mnt/restarts)" = 1 ]
 out1=\$(nst_vmstat pswpout) in1=\$(nst_vmstat pswpin)
-cb=\$(nst_nfs_connects /mnt) away=\$((\$(cut -d. -f1 /proc/uptime) - ta))
+cb=\$(nst_nfs_connects /mnt) away=\$((\$(nst_uptime) - ta))
 nst_log RESTARTED pswpout=\$out1 pswpin=\$in1 connects=\$cb
 nst_check "at most 2 connects a second (+10) while the server was away (\$((cb - ca)) in \$away s)" [ \$((cb - ca)) -le \$((2 * away + 10)) ]
 wait \$w && rc=0 || rc=\$?
@@ -132,7 +132,7 @@ w=\$!
 nst_wait_pswpout 15000 \$w
 out1=\$(nst_vmstat pswpout) in1=\$(nst_vmstat pswpin)
 nst_log RESTART-SERVER pswpout=\$out1 pswpin=\$in1
-killed=\$(cut -d. -f1 /proc/uptime)
+killed=\$(nst_uptime)
 nst_wait 300 "the client reconnected to the restarted server" reconnected
 nst_log RECONNECTED pswpout=\$(nst_vmstat pswpout) pswpin=\$(nst_vmstat pswpin)
 wait \$w && rc=0 || rc=\$?
@@ -143,7 +143,7 @@ nst_check "one reconnect (\$(reconnects))" [ "\$(reconnects)" = 1 ]
 # their block timer (30 s) unless the reconnect requeued them: look
 # once the timer has run out for them.
 stuck() { dmesg | grep -c "Possible stuck request"; }
-timer_ran_out() { [ "\$(cut -d. -f1 /proc/uptime)" -ge \$((killed + 40)) ]; }
+timer_ran_out() { [ "\$(nst_uptime)" -ge \$((killed + 40)) ]; }
 nst_wait 60 "40 s since the kill" timer_ran_out
 nst_check "no request waited for its 30 s block timer (\$(stuck) 'Possible stuck request')" [ "\$(stuck)" = 0 ]
 # The old connection is dead from the kill on, within a second of
